@@ -1,0 +1,108 @@
+"""Build CUDA extensions on first use with ninja (torch.utils.cpp_extension), cached per source hash.
+
+An op asks for its plugin with ``get_plugin(name, sources)``. With ``impl='auto'`` a missing GPU, a CPU
+build of torch or a missing nvcc falls back to the reference path with one warning per op; with
+``impl='cuda'`` the same situation raises ``CudaOpUnavailable`` naming what is missing.
+Several processes (DDP ranks) may build at once: the build directory is keyed by the source hash and
+guarded by a file lock, so one rank compiles and the others load the result.
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import shutil
+import warnings
+from pathlib import Path
+from types import ModuleType
+
+import torch
+
+IMPLS = ("auto", "cuda", "ref")
+OPS_DIR = Path(__file__).resolve().parent / "ops"
+_plugins: dict[str, ModuleType] = {}
+_failures: dict[str, str] = {}
+_warned: set[str] = set()
+
+
+class CudaOpUnavailable(RuntimeError):
+    """impl='cuda' was forced but the CUDA path cannot run here."""
+
+
+def cache_root() -> Path:
+    """Where compiled ops live: $NOVA3D_EXTENSIONS_DIR, else ~/.cache/nova3d/extensions."""
+    env = os.environ.get("NOVA3D_EXTENSIONS_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "nova3d" / "extensions"
+
+
+def missing_cuda_piece() -> str | None:
+    """What stops CUDA ops here, or None when a GPU, a CUDA build of torch and nvcc are all present."""
+    if torch.version.cuda is None:
+        return "this torch is a CPU build (torch.version.cuda is None)"
+    if not torch.cuda.is_available():
+        return "no CUDA device is visible (torch.cuda.is_available() is False)"
+    if shutil.which("nvcc") is None and not os.environ.get("CUDA_HOME"):
+        return "nvcc is not on PATH and CUDA_HOME is not set"
+    return None
+
+
+def _source_hash(paths: list[Path]) -> str:
+    digest = hashlib.sha256(f"{torch.__version__}|{torch.version.cuda}".encode())
+    for path in paths:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def get_plugin(name: str, sources: list[str], headers: list[str] = (), **build_kwargs) -> ModuleType:
+    """Compile (or load from the cache) the extension built from ops/<sources>; raises on failure."""
+    if name in _plugins:
+        return _plugins[name]
+    if name in _failures:
+        raise CudaOpUnavailable(_failures[name])
+    missing = missing_cuda_piece()
+    if missing is not None:
+        raise CudaOpUnavailable(f"CUDA op '{name}' cannot run: {missing}")
+    from torch.utils import cpp_extension
+
+    src_paths = [OPS_DIR / s for s in sources]
+    all_paths = src_paths + [OPS_DIR / h for h in headers]
+    build_dir = cache_root() / f"{name}-{_source_hash(all_paths)}"
+    build_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(build_dir / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            module = cpp_extension.load(name=name, sources=[str(p) for p in src_paths], build_directory=str(build_dir),
+                                        extra_include_paths=[str(OPS_DIR)], extra_cuda_cflags=["--use_fast_math"],
+                                        verbose=False, **build_kwargs)
+    except Exception as exc:  # a compiler error is long: keep its last line for the message
+        last = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        _failures[name] = f"CUDA op '{name}' failed to build in {build_dir}: {last}"
+        raise CudaOpUnavailable(_failures[name]) from exc
+    _plugins[name] = module
+    return module
+
+
+def resolve_impl(impl: str, name: str, sources: list[str], headers: list[str], device: torch.device) -> ModuleType | None:
+    """The plugin to use for this call, or None for the reference path.
+
+    'ref' -> None. 'cuda' -> the plugin or CudaOpUnavailable. 'auto' -> the plugin for CUDA tensors
+    when it builds, otherwise None with a one-time warning (no warning for CPU tensors: ref is right).
+    """
+    if impl not in IMPLS:
+        raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
+    if impl == "ref":
+        return None
+    if impl == "cuda":
+        if device.type != "cuda":
+            raise CudaOpUnavailable(f"CUDA op '{name}' was forced (impl='cuda') on a {device.type} tensor")
+        return get_plugin(name, sources, headers)
+    if device.type != "cuda":
+        return None
+    try:
+        return get_plugin(name, sources, headers)
+    except CudaOpUnavailable as exc:
+        if name not in _warned:
+            _warned.add(name)
+            warnings.warn(f"{exc}; using the reference implementation", RuntimeWarning, stacklevel=3)
+        return None

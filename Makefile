@@ -6,7 +6,8 @@ TORCH_SPEC ?= torch==2.13.0
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.nova3d-installed
 DEMO_DIR ?= out/demo
-JOBS ?= 2
+# the venv's tools (ninja for JIT-compiled ops) must be on PATH for the commands below
+export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .PHONY: test demo venv clean-venv
 

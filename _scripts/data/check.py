@@ -1,0 +1,69 @@
+"""Validate a NOVA-Human-layout dataset without training.
+
+    python -m _scripts.data.check DIR [--preset body|head] [--renderset NAME] [--subset NAME] [--fast]
+
+DIR is the data root holding renders/ and subsets/ (e.g. _data/lustrous). Prints one line per problem,
+each naming the file, and exits 1; prints a one-line summary and exits 0 when the dataset is good.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from tqdm import tqdm
+
+from training.data_layout import PRESETS, Renderset
+from training.dataset_checks import (DatasetError, character_problems, files_without_meta, load_meta,
+                                     split_problems, stored_size)
+
+
+def check_dataset(root: Path, preset: str, renderset: str = "", subset: str = "", decode: bool = True,
+                  progress: bool = True) -> tuple[list[str], str]:
+    """All problems of a dataset and a summary line."""
+    p = PRESETS[preset]
+    rs = Renderset(root, renderset or p.renderset)
+    try:
+        chars = load_meta(rs)
+    except DatasetError as exc:
+        return [str(exc)], ""
+    size = stored_size(rs, chars)
+    problems = split_problems(root, subset or p.subset, chars)
+    for char in tqdm(chars.values(), desc="checking", unit="char", disable=not progress, leave=False):
+        problems += character_problems(rs, char, size, decode)
+    problems += files_without_meta(rs, chars)
+    n_views = sum(len(v) for c in chars.values() for v in c.views.values())
+    summary = f"{rs.dir}: OK, {len(chars)} characters, {n_views} views, {size}x{size} px"
+    return problems, summary
+
+
+@click.command(help=__doc__)
+@click.argument("root", type=click.Path(path_type=Path))
+@click.option("--preset", type=click.Choice(sorted(PRESETS)), default=None,
+              help="Dataset preset (renderset and split names). Default: every preset whose renderset is on disk.")
+@click.option("--renderset", default="", help="Renderset folder name (default: the preset's).")
+@click.option("--subset", default="", help="Split-list prefix under subsets/ (default: the preset's).")
+@click.option("--fast", is_flag=True, help="Check headers and sizes only; skip decoding every PNG.")
+def main(root: Path, preset: str | None, renderset: str, subset: str, fast: bool) -> None:
+    if renderset and not preset:
+        raise click.UsageError("--renderset needs --preset (it says which box width and split names apply)")
+    presets = [preset] if preset else [n for n, p in PRESETS.items() if (root / "renders" / p.renderset).is_dir()]
+    if not presets:
+        click.echo(f"{root / 'renders'}: no renderset of a known preset found "
+                   f"(expected one of {', '.join(p.renderset for p in PRESETS.values())}; pass --renderset)")
+        sys.exit(1)
+    problems, summaries = [], []
+    for name in presets:
+        found, summary = check_dataset(root, name, renderset, subset, decode=not fast, progress=sys.stderr.isatty())
+        problems += found
+        summaries.append(summary)
+    if problems:
+        for line in problems:
+            click.echo(line)
+        click.echo(f"{len(problems)} problem(s) found", err=True)
+        sys.exit(1)
+    click.echo("; ".join(summaries))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,6 +1,6 @@
 // Per-element math of the fused tri-plane sampler, shared by the CUDA kernels (triplane_sampler.cu)
-// and the CPU loop that tests it (tests/host/triplane_sampler_host.cpp). Plain C++: no torch and no
-// CUDA headers, so g++ compiles it as it is and nvcc compiles it as __host__ __device__ code.
+// and the CPU loop that tests it (tests/host/triplane_sampler_host.cpp). Plain C++ without torch; only
+// under nvcc does it include CUDA's half-precision headers and mark functions __host__ __device__.
 //
 // Layout: planes are channels-last, (B, 3, H, W, D, C); points (B, N, 3); the output (B, N, 3, C)
 // for Reduce::kNone, else (B, N, C). One element is one (batch, point, channel) triple: neighbouring
@@ -11,6 +11,8 @@
 #include <stdint.h>
 
 #if defined(__CUDACC__)
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #define TPS_HD __host__ __device__ __forceinline__
 #else
 #define TPS_HD inline
@@ -58,6 +60,23 @@ template <typename T>
 TPS_HD T frame_sign(int axis, bool back_frame) {
   return (back_frame && axis != 1) ? T(-1) : T(1);
 }
+
+// Explicit conversions between the stored and the accumulation type: torch builds extensions with
+// __CUDA_NO_HALF_CONVERSIONS__ / __CUDA_NO_BFLOAT16_CONVERSIONS__, so half types never convert implicitly.
+template <typename acc_t, typename scalar_t>
+TPS_HD acc_t to_acc(scalar_t v) { return static_cast<acc_t>(v); }
+template <typename scalar_t, typename acc_t>
+TPS_HD scalar_t from_acc(acc_t v) { return static_cast<scalar_t>(v); }
+#if defined(__CUDACC__)
+template <>
+TPS_HD float to_acc<float, __half>(__half v) { return __half2float(v); }
+template <>
+TPS_HD float to_acc<float, __nv_bfloat16>(__nv_bfloat16 v) { return __bfloat162float(v); }
+template <>
+TPS_HD __half from_acc<__half, float>(float v) { return __float2half_rn(v); }
+template <>
+TPS_HD __nv_bfloat16 from_acc<__nv_bfloat16, float>(float v) { return __float2bfloat16_rn(v); }
+#endif
 
 TPS_HD float floor_of(float x) { return floorf(x); }
 TPS_HD double floor_of(double x) { return floor(x); }
@@ -146,8 +165,8 @@ TPS_HD acc_t sample_plane(const scalar_t* plane, const PlaneLerps<acc_t>& l, con
       const int x = i ? l.x.i1 : l.x.i0;
       if (!in_range(x, pb.width)) continue;
       const scalar_t* texel = plane + texel_offset(y, x, 0, pb.width, pb.depth, pb.channels);
-      const acc_t v0 = acc_t(texel[int64_t(l.d.i0) * pb.channels]);
-      const acc_t v1 = acc_t(texel[int64_t(l.d.i1) * pb.channels]);
+      const acc_t v0 = to_acc<acc_t>(texel[int64_t(l.d.i0) * pb.channels]);
+      const acc_t v1 = to_acc<acc_t>(texel[int64_t(l.d.i1) * pb.channels]);
       value += corner_weight(l.y, j) * corner_weight(l.x, i) * (v0 + l.d.t * (v1 - v0));
     }
   }
@@ -171,12 +190,12 @@ TPS_HD void forward_element(int64_t idx, const Problem& pb) {
   for (int p = 0; p < 3; ++p) {
     const acc_t value = sample_plane<scalar_t, acc_t>(planes + p * plane_size, plane_lerps(coord, p, pb), pb);
     if (pb.reduce == kNone) {
-      out[(bn * 3 + p) * C + c] = scalar_t(value);
+      out[(bn * 3 + p) * C + c] = from_acc<scalar_t>(value);
     } else {
       total += value;
     }
   }
-  if (pb.reduce != kNone) out[bn * C + c] = scalar_t(pb.reduce == kMean ? total / acc_t(3) : total);
+  if (pb.reduce != kNone) out[bn * C + c] = from_acc<scalar_t>(pb.reduce == kMean ? total / acc_t(3) : total);
 }
 
 template <typename T>
@@ -205,7 +224,7 @@ TPS_HD void backward_element(int64_t idx, const Problem& pb, acc_t grad_point[3]
   acc_t coord[3], dcoord[3], grad_coord[3] = {acc_t(0), acc_t(0), acc_t(0)};
   point_coords(point, pb, coord, dcoord);
   for (int p = 0; p < 3; ++p) {
-    acc_t g = pb.reduce == kNone ? acc_t(grad_out[(bn * 3 + p) * C + c]) : acc_t(grad_out[bn * C + c]);
+    acc_t g = to_acc<acc_t>(grad_out[pb.reduce == kNone ? (bn * 3 + p) * C + c : bn * C + c]);
     if (pb.reduce == kMean) g /= acc_t(3);
     if (g == acc_t(0)) continue;
     const PlaneLerps<acc_t> l = plane_lerps(coord, p, pb);
@@ -228,7 +247,7 @@ TPS_HD void backward_element(int64_t idx, const Problem& pb, acc_t grad_point[3]
           if (o1 != o0) accumulate(grad_planes + base + o1, w * l.d.t);
         }
         if (want_points) {
-          const acc_t v0 = acc_t(plane[o0]), v1 = acc_t(plane[o1]);
+          const acc_t v0 = to_acc<acc_t>(plane[o0]), v1 = to_acc<acc_t>(plane[o1]);
           const acc_t v = v0 + l.d.t * (v1 - v0);
           dx += wy * sx * v;
           dy += sy * wx * v;

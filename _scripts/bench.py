@@ -1,0 +1,261 @@
+"""Benchmarks: ``python -m _scripts.bench [all|ops|train|render|infer] [--out FILE] [--device cpu|cuda]
+[--repeats N] [--size auto|full|small|tiny]`` prints one JSON object (and writes it to --out).
+
+Each section is a function ``bench_<name>(ctx) -> dict`` listed in SECTIONS; a section not written
+yet reports ``{"status": "not implemented yet"}``. Timings are ms per call, the median of ``repeats``
+calls after warm-up. Ops run their reference and (where CUDA is usable) CUDA paths side by side in
+the same process at the same sizes, so ``ref_over_cuda`` is a fair speed-up. ``--size auto`` takes the
+realistic training sizes on CUDA and smaller ones on CPU; the sizes used are part of the output.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import os
+import platform
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import click
+import torch
+
+from torch_utils import custom_ops
+
+SIZES = ("full", "small", "tiny")
+# Tri-plane sampler: a batch of front + back tri-plane sets (3 planes x D slices x C channels at res^2)
+# sampled at rays x samples points. "full" is a training step: 16 x 96^2 rays x 96 samples.
+SAMPLER_SIZES = {
+    "full": dict(batch=16, depth=3, channels=16, res=256, rays=96 * 96, samples=96),
+    "small": dict(batch=1, depth=3, channels=16, res=256, rays=32 * 32, samples=48),
+    "tiny": dict(batch=1, depth=3, channels=16, res=32, rays=8 * 8, samples=8),
+}
+# StyleGAN2 layer activations (N, C, H, W): a 128-channel feature map at 128^2 for a batch of 16.
+FEATURE_SIZES = {"full": (16, 128, 128, 128), "small": (1, 64, 64, 64), "tiny": (1, 8, 16, 16)}
+
+
+@dataclass(frozen=True)
+class BenchContext:
+    device: torch.device
+    size: str
+    repeats: int
+    warmup: int
+
+    @property
+    def cuda_ops(self) -> str | None:
+        """None when the CUDA ops can run here, else why not."""
+        if self.device.type != "cuda":
+            return "device is cpu"
+        return custom_ops.missing_cuda_piece()
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_ms(fn: Callable[[], object], ctx: BenchContext) -> float:
+    """Median wall time of one call in ms, after ctx.warmup untimed calls."""
+    for _ in range(ctx.warmup):
+        fn()
+    _sync(ctx.device)
+    times = []
+    for _ in range(ctx.repeats):
+        start = time.perf_counter()
+        fn()
+        _sync(ctx.device)
+        times.append((time.perf_counter() - start) * 1e3)
+    return round(statistics.median(times), 4)
+
+
+def compare_impls(make_call: Callable[[str], Callable[[], object]], ctx: BenchContext) -> dict:
+    """ms per call of impl='ref' and impl='cuda' (when usable), and their ratio."""
+    result: dict = {"ref_ms": time_ms(make_call("ref"), ctx), "cuda_ms": None, "ref_over_cuda": None}
+    reason = ctx.cuda_ops
+    if reason is None:
+        try:
+            result["cuda_ms"] = time_ms(make_call("cuda"), ctx)
+            result["ref_over_cuda"] = round(result["ref_ms"] / result["cuda_ms"], 3)
+        except custom_ops.CudaOpUnavailable as exc:
+            reason = str(exc)
+    if reason is not None:
+        result["cuda"] = f"not run: {reason}"
+    return result
+
+
+def _ray_points(batch: int, rays: int, samples: int, box: float, device: torch.device) -> torch.Tensor:
+    """Points along perspective rays through the box from random directions, as a renderer samples them:
+    (batch, rays * samples, 3), the samples of one ray contiguous."""
+    gen = torch.Generator().manual_seed(0)
+    side = int(math.isqrt(rays))
+    eye = torch.nn.functional.normalize(torch.randn(batch, 3, generator=gen), dim=-1) * 2 * box
+    forward = -torch.nn.functional.normalize(eye, dim=-1)
+    right = torch.nn.functional.normalize(torch.linalg.cross(forward, torch.tensor([0.0, 1.0, 0.0]).expand(batch, 3)),
+                                          dim=-1)
+    up = torch.linalg.cross(right, forward)
+    pix = (torch.arange(side) + 0.5) / side * 2 - 1
+    py, px = torch.meshgrid(pix, pix, indexing="ij")
+    dirs = forward[:, None] + 0.3 * (px.reshape(1, -1, 1) * right[:, None] + py.reshape(1, -1, 1) * up[:, None])
+    dirs = torch.nn.functional.normalize(dirs, dim=-1)
+    t = 2 * box + box * (torch.linspace(-0.9, 0.9, samples) + torch.rand(batch, side * side, samples, generator=gen) / samples)
+    points = eye[:, None, None] + t[..., None] * dirs[:, :, None]
+    return points.reshape(batch, -1, 3).to(device)
+
+
+def bench_triplane_sampler(ctx: BenchContext) -> dict:
+    """Front planes (back_frame off) and back planes (back_frame on), mean over planes: one call
+    samples both sets, as the generator does per rendering step."""
+    from torch_utils.ops.triplane_sampler import triplane_sample
+
+    s = SAMPLER_SIZES[ctx.size]
+    box = 2.1
+    shape = (s["batch"], 3, s["depth"], s["channels"], s["res"], s["res"])
+    planes = [torch.randn(shape, device=ctx.device) for _ in range(2)]
+    points = _ray_points(s["batch"], s["rays"], s["samples"], box, ctx.device)
+    grads = torch.randn(s["batch"], points.shape[1], s["channels"], device=ctx.device)
+
+    def forward(impl: str) -> Callable[[], object]:
+        return lambda: [triplane_sample(p, points, box, back, "mean", impl) for p, back in zip(planes, (False, True))]
+
+    def forward_backward(impl: str) -> Callable[[], object]:
+        leaves = [p.detach().requires_grad_() for p in planes] + [points.detach().requires_grad_()]
+
+        def call():
+            outs = [triplane_sample(p, leaves[2], box, back, "mean", impl) for p, back in zip(leaves[:2], (False, True))]
+            return torch.autograd.grad(outs, leaves, [grads, grads])
+        return call
+
+    sizes = dict(s, planes=list(shape), plane_sets=2, points_per_set=points.shape[1], reduce="mean", dtype="float32")
+    with torch.no_grad():
+        fwd = compare_impls(forward, ctx)
+    return {"sizes": sizes, "forward": fwd, "forward_backward": compare_impls(forward_backward, ctx)}
+
+
+def bench_bias_act(ctx: BenchContext) -> dict:
+    from torch_utils.ops.bias_act import bias_act
+
+    shape = FEATURE_SIZES[ctx.size]
+    x = torch.randn(shape, device=ctx.device)
+    b = torch.randn(shape[1], device=ctx.device)
+    grad = torch.randn_like(x)
+
+    def forward(impl: str) -> Callable[[], object]:
+        return lambda: bias_act(x, b, act="lrelu", impl=impl)
+
+    def forward_backward(impl: str) -> Callable[[], object]:
+        leaves = [x.detach().requires_grad_(), b.detach().requires_grad_()]
+        return lambda: torch.autograd.grad(bias_act(*leaves, act="lrelu", impl=impl), leaves, grad)
+
+    with torch.no_grad():
+        fwd = compare_impls(forward, ctx)
+    return {"sizes": {"x": list(shape), "act": "lrelu"}, "forward": fwd,
+            "forward_backward": compare_impls(forward_backward, ctx)}
+
+
+def _bench_resample(ctx: BenchContext, name: str) -> dict:
+    upfirdn2d = importlib.import_module("torch_utils.ops.upfirdn2d")
+    op = getattr(upfirdn2d, name)
+    shape = FEATURE_SIZES[ctx.size]
+    x = torch.randn(shape, device=ctx.device)
+    f = upfirdn2d.setup_filter([1, 3, 3, 1], device=ctx.device)
+    grad = torch.randn_like(op(x, f, impl="ref"))
+
+    def forward(impl: str) -> Callable[[], object]:
+        return lambda: op(x, f, impl=impl)
+
+    def forward_backward(impl: str) -> Callable[[], object]:
+        leaf = x.detach().requires_grad_()
+        return lambda: torch.autograd.grad(op(leaf, f, impl=impl), leaf, grad)
+
+    with torch.no_grad():
+        fwd = compare_impls(forward, ctx)
+    return {"sizes": {"x": list(shape), "filter": [1, 3, 3, 1]}, "forward": fwd,
+            "forward_backward": compare_impls(forward_backward, ctx)}
+
+
+OPS: dict[str, Callable[[BenchContext], dict]] = {
+    "triplane_sampler": bench_triplane_sampler,
+    "bias_act": bench_bias_act,
+    "upsample2d": lambda ctx: _bench_resample(ctx, "upsample2d"),
+    "downsample2d": lambda ctx: _bench_resample(ctx, "downsample2d"),
+}
+
+
+def bench_ops(ctx: BenchContext) -> dict:
+    """Every custom op; one whose module does not import (yet) is reported as not available."""
+    results = {}
+    for name, bench in OPS.items():
+        try:
+            results[name] = bench(ctx)
+        except ImportError as exc:
+            results[name] = {"status": "not available", "reason": f"{type(exc).__name__}: {exc}"}
+    return results
+
+
+def not_implemented(ctx: BenchContext) -> dict:
+    return {"status": "not implemented yet"}
+
+
+SECTIONS: dict[str, Callable[[BenchContext], dict]] = {
+    "ops": bench_ops,
+    "train": not_implemented,
+    "render": not_implemented,
+    "infer": not_implemented,
+}
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def environment(ctx: BenchContext) -> dict:
+    """What the numbers were measured on."""
+    if ctx.device.type == "cuda":
+        device_name = torch.cuda.get_device_name(ctx.device)
+    else:
+        device_name = _cpu_model()
+    return {"torch": torch.__version__, "torch_cuda": torch.version.cuda, "python": platform.python_version(),
+            "device": str(ctx.device), "device_name": device_name, "cpu_threads": torch.get_num_threads(),
+            "cpu_count": os.cpu_count(), "load_avg_1min": round(os.getloadavg()[0], 2), "size": ctx.size, "repeats": ctx.repeats, "warmup": ctx.warmup,
+            "unit": "ms per call, median of repeats after warm-up"}
+
+
+def run(sections: list[str], ctx: BenchContext) -> dict:
+    """The JSON object for the given sections."""
+    return {"env": environment(ctx), **{name: SECTIONS[name](ctx) for name in sections}}
+
+
+@click.command()
+@click.argument("section", type=click.Choice(["all", *SECTIONS]), default="all")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the JSON here.")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None, help="Default: cuda when available.")
+@click.option("--repeats", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--size", type=click.Choice(["auto", *SIZES]), default="auto", show_default=True,
+              help="auto: full on cuda, small on cpu.")
+def main(section: str, out: Path | None, device: str | None, repeats: int, size: str) -> None:
+    """Benchmark NOVA-3D's parts and print one JSON object."""
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise click.UsageError("--device cuda: no CUDA device is visible to this torch")
+    if size == "auto":
+        size = "full" if device == "cuda" else "small"
+    ctx = BenchContext(torch.device(device), size, repeats, warmup=2 if device == "cuda" else 1)
+    result = run(list(SECTIONS) if section == "all" else [section], ctx)
+    text = json.dumps(result, indent=2)
+    click.echo(text)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

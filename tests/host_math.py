@@ -5,8 +5,9 @@ A CUDA op keeps its per-element math in ``__host__ __device__`` inline functions
 under ``tests/host/`` that includes that header and loops over elements on the CPU, exposing functions
 through pybind11 (``PYBIND11_MODULE(TORCH_EXTENSION_NAME, m)``), and loads it with
 ``build_host_module``. Prefer pybind11 with numpy buffers over ``<torch/extension.h>`` in those files:
-the compile takes about 10 s instead of about 35 s on 2 cores. Builds are cached on disk per source hash (the C++ file, every header in
-``torch_utils/ops`` and the torch version) and in memory per process, so a session compiles each once.
+the compile takes about 10 s instead of about 35 s on 2 cores. Builds are cached on disk per source
+hash (the C++ file, the quoted headers it reaches beside it or in ``torch_utils/ops``, the torch
+version) and in memory per process, so a session compiles each once.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import functools
 import hashlib
 import os
 import pathlib
+import re
 import shutil
 import types
 
@@ -22,6 +24,7 @@ import pytest
 import torch
 
 OPS_DIR = pathlib.Path(__file__).resolve().parents[1] / "torch_utils" / "ops"
+_INCLUDE = re.compile(r'^\s*#\s*include\s*"([^"]+)"', re.MULTILINE)
 
 
 def host_cache_root() -> pathlib.Path:
@@ -31,9 +34,22 @@ def host_cache_root() -> pathlib.Path:
     return base / "host-tests"
 
 
+def _local_includes(path: pathlib.Path) -> list[pathlib.Path]:
+    """The file and the quoted includes it reaches, found beside it or in torch_utils/ops."""
+    found, todo = [], [path]
+    while todo:
+        current = todo.pop()
+        if current in found:
+            continue
+        found.append(current)
+        for name in _INCLUDE.findall(current.read_text()):
+            todo += [p for p in (current.parent / name, OPS_DIR / name) if p.is_file()][:1]
+    return found
+
+
 def _source_hash(cpp_path: pathlib.Path) -> str:
     digest = hashlib.sha256(torch.__version__.encode())
-    for path in [cpp_path, *sorted(OPS_DIR.glob("*.h"))]:
+    for path in _local_includes(cpp_path):
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]

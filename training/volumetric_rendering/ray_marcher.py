@@ -5,9 +5,9 @@ Conventions, shared with the renderer:
   fresh network nearly empty);
 - each sample stands for the stretch of ray between the midpoints to its neighbours; the first
   stretch starts at the ray's t_start and the last ends at its t_end, so the stretches tile the
-  sampled interval exactly (no infinite last delta as in NeRF, no dropped sample as in EG3D's
-  midpoint marcher) and a constant density d over a chord of length L gives alpha = 1 - exp(-d L)
-  up to half a sample spacing at each end of the chord;
+  sampled interval exactly (no infinite last delta as in NeRF, no averaging of neighbours into
+  S - 1 intervals as in EG3D's marcher), and a constant density d over a chord of length L gives
+  alpha = 1 - exp(-d L) up to half a sample spacing at each end of the chord;
 - depth is the expected depth of what the ray hit, normalised by the accumulated alpha (EG3D's
   definition: where the visible matter is, even when it is faint); a ray that hit nothing gets the
   far plane. Both are one formula, (sum w t + eps far) / (sum w + eps), smooth and free of 0 / 0;

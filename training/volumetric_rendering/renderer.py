@@ -41,6 +41,12 @@ class RenderConfig:
     importance_padding: float = 0.01  # weight floor per coarse bin before importance sampling
     chunk: int | None = None  # rays per batch element per field call; None: all at once
 
+    def __post_init__(self):
+        if self.n_coarse < 1 or self.n_fine < 0:
+            raise ValueError(f"need n_coarse >= 1 and n_fine >= 0, got {self.n_coarse} and {self.n_fine}")
+        if self.n_fine and self.importance_padding <= 0:
+            raise ValueError("importance_padding must be > 0: an empty ray's coarse weights are all zero")
+
 
 @dataclass
 class RenderOutput:

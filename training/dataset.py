@@ -66,19 +66,17 @@ class NovaHumanDataset(torch.utils.data.Dataset):
         if not self.ids:
             raise DatasetError(f"{self.root / 'subsets' / f'{subset}_{cfg.split}.csv'}: split list is empty")
         self.chars = [meta[i] for i in self.ids]
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        """Random-view choice depends on (seed, epoch, index) only, so workers and resumes agree."""
-        self.epoch = epoch
 
     def __len__(self) -> int:
         return len(self.ids) * (2 if self.cfg.mirror else 1)
 
-    def __getitem__(self, index: int) -> dict:
+    def __getitem__(self, key: int | tuple[int, int]) -> dict:
+        """key: an index, or (index, epoch) from a sampler. The random views drawn depend on
+        (seed, epoch, index) only, so worker processes, ranks and resumed runs all agree."""
+        index, epoch = key if isinstance(key, tuple) else (key, 0)
         char = self.chars[index % len(self.chars)]
         mirrored = index >= len(self.chars)
-        gen = torch.Generator().manual_seed(hash((self.cfg.seed, self.epoch, index)) & 0x7FFFFFFF)
+        gen = torch.Generator().manual_seed(hash((self.cfg.seed, epoch, index)) & 0x7FFFFFFF)
         item: dict = {"id": char.char_id, "mirrored": mirrored}
         for side in ("front", "back"):
             rgba = self._read("ortho", char.char_id, side, self.cfg.cond_resolution)

@@ -1,13 +1,15 @@
-"""conv2d_gradfix and grid_sample call PyTorch: these tests pin down that PyTorch does what the EG3D ops
-patched (double backward), check the values against formulations written here, and check that a
-first-order gradient w.r.t. the input alone computes no weight gradient (why no_weight_gradients is absent)."""
+"""conv2d_gradfix and grid_sample: PyTorch's double backward of conv2d / conv_transpose2d (what the EG3D
+ops patched) against formulations written here, proof that a first-order gradient w.r.t. the input
+alone computes no weight gradient (why no_weight_gradients is absent), and grid_sample's two paths
+(PyTorch where it has double backward, the gather formulation otherwise) against hand values,
+each other and gradgradcheck."""
 import pytest
 import torch
 import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from torch_utils.ops.conv2d_gradfix import conv2d, conv_transpose2d
-from torch_utils.ops.grid_sample import grid_sample
+from torch_utils.ops.grid_sample import gather_grid_sample, grid_sample, native_double_backward
 
 NEEDS_GPU = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 CONV_CASES = [dict(), dict(stride=2, padding=1), dict(padding=2, dilation=2), dict(stride=(1, 2), groups=2)]
@@ -48,16 +50,16 @@ def shifted_sum_conv2d(x, w, stride=1, padding=0, dilation=1, groups=1):
 
 @pytest.mark.parametrize("kw", CONV_CASES)
 def test_conv2d_matches_shifted_sums_and_has_double_backward(kw):
-    x = randn(2, 4, 7, 8).requires_grad_(True)
-    w = randn(6, 4 // kw.get("groups", 1), 3, 3, seed=1).requires_grad_(True)
+    x = randn(1, 2, 5, 6).requires_grad_(True)
+    w = randn(4, 2 // kw.get("groups", 1), 3, 3, seed=1).requires_grad_(True)
     torch.testing.assert_close(conv2d(x, w, **kw), shifted_sum_conv2d(x, w, **kw))
     assert torch.autograd.gradgradcheck(lambda x, w: conv2d(x, w, **kw), (x, w))
 
 
 @pytest.mark.parametrize("kw", CONV_CASES)
 def test_conv_transpose2d_is_the_adjoint_of_conv2d_and_has_double_backward(kw):
-    x = randn(2, 4, 7, 8)
-    w = randn(6, 4 // kw.get("groups", 1), 3, 3, seed=1).requires_grad_(True)
+    x = randn(1, 2, 7, 8)
+    w = randn(4, 2 // kw.get("groups", 1), 3, 3, seed=1).requires_grad_(True)
     y = conv2d(x, w, **kw)
     v = randn(*y.shape, seed=2).requires_grad_(True)
     natural = conv_transpose2d(v, w, **kw).shape[2:]
@@ -92,60 +94,67 @@ def test_input_only_r1_gradient_computes_no_weight_gradient():
     assert w1.grad.abs().sum() > 0 and w2.grad.abs().sum() > 0  # the penalty still reaches the weights
 
 
-def gather_bilinear(x, grid):
-    """Bilinear sampling, zeros outside, align_corners=False, from gathers of the four corners."""
-    n, c, h, w = x.shape
-    ix = ((grid[..., 0] + 1) * w - 1) / 2
-    iy = ((grid[..., 1] + 1) * h - 1) / 2
-    x0, y0 = ix.floor(), iy.floor()
-    out = 0
-    for cx in (x0, x0 + 1):
-        for cy in (y0, y0 + 1):
-            weight = (1 - (ix - cx).abs()) * (1 - (iy - cy).abs())
-            inside = (cx >= 0) & (cx <= w - 1) & (cy >= 0) & (cy <= h - 1)
-            index = (cy.clamp(0, h - 1) * w + cx.clamp(0, w - 1)).long().reshape(n, 1, -1).expand(n, c, -1)
-            values = x.reshape(n, c, h * w).gather(2, index).reshape(n, c, *ix.shape[1:])
-            out = out + values * (weight * inside)[:, None]
-    return out
+def test_grid_sample_hand_computed_values():
+    x = torch.arange(6.0, dtype=torch.float64).reshape(1, 1, 2, 3)
+    points = torch.tensor([[2 / 3, 0.5], [-1 / 3, -0.5], [-1.0, 0.5], [1.5, 0.0]], dtype=torch.float64)
+    # a pixel centre, halfway between two centres, half a pixel past the left border, far outside
+    expect = torch.tensor([5.0, 0.5, 1.5, 0.0], dtype=torch.float64)
+    for fn in (grid_sample, gather_grid_sample):
+        torch.testing.assert_close(fn(x, points.reshape(1, 1, 4, 2)).flatten(), expect)
 
 
-def sample_case(seed=0, dtype=torch.float64, device="cpu"):
-    x = randn(2, 3, 5, 6, seed=seed, dtype=dtype, device=device)
-    grid = (torch.rand(2, 4, 7, 2, generator=torch.Generator().manual_seed(seed + 1), dtype=torch.float64) * 2.4 - 1.2)
+def sample_case(seed=0, dtype=torch.float64, device="cpu", x_shape=(2, 3, 5, 6), points=(4, 7)):
+    x = randn(*x_shape, seed=seed, dtype=dtype, device=device)
+    gen = torch.Generator().manual_seed(seed + 1)
+    grid = torch.rand(x_shape[0], *points, 2, generator=gen, dtype=torch.float64) * 2.4 - 1.2
     return x, grid.to(device, dtype)  # some points outside [-1, 1]
 
 
-def values_and_two_orders(fn, x, grid, seed=3):
+def values_and_two_orders(fn, x, grid, orders=5, seed=3):
+    """[y, dx, dgrid, d2x, d2grid][:orders] for fixed random cotangents."""
     gen = torch.Generator().manual_seed(seed)
     x, grid = x.detach().requires_grad_(True), grid.detach().requires_grad_(True)
     y = fn(x, grid)
     dy = torch.randn(y.shape, generator=gen, dtype=torch.float64).to(y)
-    gx, gg = torch.autograd.grad(y, [x, grid], dy, create_graph=True)
+    gx, gg = torch.autograd.grad(y, [x, grid], dy, create_graph=orders > 3)
+    if orders <= 3:
+        return [y, gx, gg]
     vx = torch.randn(gx.shape, generator=gen, dtype=torch.float64).to(gx)
     vg = torch.randn(gg.shape, generator=gen, dtype=torch.float64).to(gg)
     return [y, gx, gg, *torch.autograd.grad((gx * vx).sum() + (gg * vg).sum(), [x, grid])]
 
 
-def test_grid_sample_values_and_two_orders_of_gradients_match_gathers():
+def test_gather_formulation_matches_pytorch_values_and_gradients():
+    """Values and first-order gradients always; second order where PyTorch has it (2.13 does)."""
     x, grid = sample_case()
-    for got, want in zip(values_and_two_orders(grid_sample, x, grid), values_and_two_orders(gather_bilinear, x, grid)):
+    native = lambda x, g: F.grid_sample(x, g, mode="bilinear", padding_mode="zeros", align_corners=False)  # noqa: E731
+    orders = 5 if native_double_backward() else 3
+    pairs = zip(values_and_two_orders(gather_grid_sample, x, grid, orders), values_and_two_orders(native, x, grid, orders))
+    for got, want in pairs:
         torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
 
 
-def test_grid_sample_gradgradcheck_input_and_grid():
-    x, grid = sample_case(seed=4)
-    assert torch.autograd.gradgradcheck(grid_sample, (x.requires_grad_(True), grid.requires_grad_(True)))
+@pytest.mark.parametrize("fn", [grid_sample, gather_grid_sample])
+def test_grid_sample_gradgradcheck_input_and_grid(fn):
+    x, grid = sample_case(seed=4, x_shape=(1, 2, 4, 5), points=(3, 4))
+    assert torch.autograd.gradgradcheck(fn, (x.requires_grad_(True), grid.requires_grad_(True)))
+
+
+def test_torch_2_13_has_native_double_backward():
+    if tuple(int(p) for p in torch.__version__.split("+")[0].split(".")[:2]) >= (2, 13):
+        assert native_double_backward()
 
 
 @pytest.mark.gpu
 @NEEDS_GPU
 @pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-4), (torch.bfloat16, 5e-2)])
 def test_cuda_grid_sample_two_orders_match_cpu_float64(dtype, tol):
-    """CUDA values and gradients in `dtype` vs the float64 CPU op on the same (rounded) inputs.
-    float32: 1e-4; bfloat16: 5e-2 (second-order terms multiply several rounded values)."""
+    """CUDA values and gradients in `dtype` vs float64 on CPU (the gather formulation: it has every order
+    on any torch) on the same rounded inputs. float32: 1e-4; bfloat16: 5e-2 (second-order terms multiply
+    several rounded values)."""
     x, grid = sample_case(seed=5, dtype=dtype, device="cuda")
     ours = values_and_two_orders(grid_sample, x, grid)
-    ref = values_and_two_orders(grid_sample, x.cpu().double(), grid.cpu().double())
+    ref = values_and_two_orders(gather_grid_sample, x.cpu().double(), grid.cpu().double())
     for name, got, want in zip(["y", "dx", "dgrid", "d2x", "d2grid"], ours, ref):
         scale = 1.0 if name in ("y", "dx") else max(x.shape[2:])  # grid derivatives scale with the size
         torch.testing.assert_close(got.cpu().double(), want, rtol=tol, atol=tol * scale, msg=lambda m: f"{name}: {m}")

@@ -126,8 +126,8 @@ def channels_last(planes: torch.Tensor) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-@pytest.mark.parametrize("depth", [1, 3])
-def test_host_loop_of_kernel_math_matches_ref(dtype, depth):
+@pytest.mark.parametrize("depth,vec", [(1, 4), (3, 4), (3, 1)])
+def test_host_loop_of_kernel_math_matches_ref(dtype, depth, vec):
     host = build_host_module("triplane_sampler_host", HOST_CPP)
     suffix = "f64" if dtype == torch.float64 else "f32"
     tol = dict(rtol=1e-12, atol=1e-12) if dtype == torch.float64 else dict(rtol=1e-4, atol=1e-4)
@@ -140,12 +140,12 @@ def test_host_loop_of_kernel_math_matches_ref(dtype, depth):
             points = points.to(dtype).requires_grad_()
             ref = triplane_sample_ref(planes, points, BOX, back_frame, reduce)
             args = (channels_last(planes.detach()).numpy(), points.detach().numpy())
-            out = getattr(host, f"forward_{suffix}")(*args, 2.0 / BOX, back_frame, code)
+            out = getattr(host, f"forward_{suffix}")(*args, 2.0 / BOX, back_frame, code, vec)
             torch.testing.assert_close(torch.from_numpy(out), ref.detach(), **tol)
             grad_out = torch.randn_like(ref)
             want_planes, want_points = torch.autograd.grad(ref, [planes, points], grad_out)
             got_planes, got_points = getattr(host, f"backward_{suffix}")(*args, grad_out.numpy(), 2.0 / BOX,
-                                                                         back_frame, code)
+                                                                         back_frame, code, vec)
             torch.testing.assert_close(torch.from_numpy(got_planes).permute(0, 1, 4, 5, 2, 3), want_planes, **tol)
             torch.testing.assert_close(torch.from_numpy(got_points), want_points, **tol)
 
@@ -182,7 +182,10 @@ def _cuda_vs_ref(dtype, depth, channels, reduce, back_frame, tol):
 
 @pytest.mark.gpu
 @needs_cuda
-@pytest.mark.parametrize("depth,channels", [(3, 16), (1, 16), (3, 5)])  # C = 5 takes the atomic points-grad path
+# The kernels take 4 channels per thread when C % 4 == 0, else 1, and sum a point's gradient over its
+# threads with shuffles when there are 2^k <= 32 of them, else with atomics. C = 16: 4 threads of 4,
+# shuffles; C = 12: 3 threads of 4, atomics; C = 5: 5 threads of 1, atomics; C = 2: 2 of 1, shuffles.
+@pytest.mark.parametrize("depth,channels", [(3, 16), (1, 16), (3, 12), (3, 5), (2, 2)])
 @pytest.mark.parametrize("reduce", REDUCE_MODES)
 @pytest.mark.parametrize("back_frame", [False, True])
 def test_cuda_matches_ref_float32(depth, channels, reduce, back_frame):

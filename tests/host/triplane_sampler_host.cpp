@@ -1,5 +1,6 @@
 // CPU loop over the fused tri-plane sampler's per-element functions (torch_utils/ops/triplane_sampler.h):
-// the same forward_element / backward_element the CUDA kernels run, one element after another, so
+// the same forward_element / backward_element the CUDA kernels run (VEC = 1 or 4 channels per
+// element, as the kernels choose), one element after another, so
 // tests/test_ops_triplane_sampler.py can check the kernel math against the reference op on CPU.
 // Arrays: planes channels-last (B, 3, H, W, D, C), points (B, N, 3), all float32 or all float64.
 #include <pybind11/numpy.h>
@@ -38,22 +39,34 @@ tps::Problem make_problem(const Array<T>& planes, const Array<T>& points, double
   return pb;
 }
 
+// Calls fn(element) for every element, in the kernels' order, with VEC channels per element.
+template <int VEC, typename Fn>
+void for_each_element(const tps::Problem& pb, Fn fn) {
+  if (pb.channels % VEC != 0) throw std::invalid_argument("channels must be divisible by vec");
+  for (int64_t b = 0; b < pb.batch; ++b)
+    for (int64_t n = 0; n < pb.num_points; ++n)
+      for (int c0 = 0; c0 < pb.channels; c0 += VEC) fn(tps::Element{b, n, c0});
+}
+
 template <typename T>
-Array<T> forward(const Array<T>& planes, const Array<T>& points, double scale, bool back_frame, int reduce) {
+Array<T> forward(const Array<T>& planes, const Array<T>& points, double scale, bool back_frame, int reduce, int vec) {
   tps::Problem pb = make_problem(planes, points, scale, back_frame, reduce);
   std::vector<py::ssize_t> shape{pb.batch, pb.num_points};
   if (reduce == tps::kNone) shape.push_back(3);
   shape.push_back(pb.channels);
   Array<T> out(shape);
   pb.out = out.mutable_data();
-  const int64_t total = pb.batch * pb.num_points * pb.channels;
-  for (int64_t idx = 0; idx < total; ++idx) tps::forward_element<T, T>(idx, pb);
+  if (vec == 4) {
+    for_each_element<4>(pb, [&](const tps::Element& e) { tps::forward_element<T, T, 4>(e, pb); });
+  } else {
+    for_each_element<1>(pb, [&](const tps::Element& e) { tps::forward_element<T, T, 1>(e, pb); });
+  }
   return out;
 }
 
 template <typename T>
 py::tuple backward(const Array<T>& planes, const Array<T>& points, const Array<T>& grad_out, double scale,
-                   bool back_frame, int reduce) {
+                   bool back_frame, int reduce, int vec) {
   tps::Problem pb = make_problem(planes, points, scale, back_frame, reduce);
   Array<T> grad_planes(std::vector<py::ssize_t>(planes.shape(), planes.shape() + planes.ndim()));
   Array<T> grad_points(std::vector<py::ssize_t>(points.shape(), points.shape() + points.ndim()));
@@ -63,11 +76,21 @@ py::tuple backward(const Array<T>& planes, const Array<T>& points, const Array<T
   pb.grad_planes = grad_planes.mutable_data();
   pb.grad_points = grad_points.mutable_data();
   T* gp = grad_points.mutable_data();
-  const int64_t total = pb.batch * pb.num_points * pb.channels;
-  for (int64_t idx = 0; idx < total; ++idx) {
-    T share[3];
-    tps::backward_element<T, T>(idx, pb, share);
-    for (int k = 0; k < 3; ++k) gp[(idx / pb.channels) * 3 + k] += share[k];
+  auto add_share = [&](const tps::Element& e, const T share[3]) {
+    for (int k = 0; k < 3; ++k) gp[(e.b * pb.num_points + e.n) * 3 + k] += share[k];
+  };
+  if (vec == 4) {
+    for_each_element<4>(pb, [&](const tps::Element& e) {
+      T share[3];
+      tps::backward_element<T, T, 4>(e, pb, share);
+      add_share(e, share);
+    });
+  } else {
+    for_each_element<1>(pb, [&](const tps::Element& e) {
+      T share[3];
+      tps::backward_element<T, T, 1>(e, pb, share);
+      add_share(e, share);
+    });
   }
   return py::make_tuple(grad_planes, grad_points);
 }

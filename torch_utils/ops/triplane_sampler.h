@@ -3,8 +3,9 @@
 // under nvcc does it include CUDA's half-precision headers and mark functions __host__ __device__.
 //
 // Layout: planes are channels-last, (B, 3, H, W, D, C); points (B, N, 3); the output (B, N, 3, C)
-// for Reduce::kNone, else (B, N, C). One element is one (batch, point, channel) triple: neighbouring
-// threads read and write neighbouring channels of the same texels.
+// for Reduce::kNone, else (B, N, C). One element (one GPU thread) is a point and VEC consecutive
+// channels: neighbouring threads read and write neighbouring channels of the same texels, and the
+// per-point index math is shared by VEC channels.
 #pragma once
 
 #include <math.h>
@@ -154,10 +155,43 @@ TPS_HD PlaneLerps<T> plane_lerps(const T coord[3], int p, const Problem& pb) {
 template <typename T>
 TPS_HD T corner_weight(const Lerp<T>& l, int j) { return j ? l.t : T(1) - l.t; }
 
-// Value of channel c of one plane (pointer to the plane's channel c at texel 0) at the point.
-template <typename scalar_t, typename acc_t>
-TPS_HD acc_t sample_plane(const scalar_t* plane, const PlaneLerps<acc_t>& l, const Problem& pb) {
-  acc_t value = acc_t(0);
+// VEC consecutive channels in and out of memory. The CUDA build specialises the common cases into
+// single vector loads and stores (triplane_sampler.cu); this loop is the meaning of all of them.
+template <typename scalar_t, typename acc_t, int VEC>
+struct VecIO {
+  static TPS_HD void load(const scalar_t* src, acc_t dst[VEC]) {
+    for (int k = 0; k < VEC; ++k) dst[k] = to_acc<acc_t>(src[k]);
+  }
+  static TPS_HD void store(scalar_t* dst, const acc_t src[VEC]) {
+    for (int k = 0; k < VEC; ++k) dst[k] = from_acc<scalar_t>(src[k]);
+  }
+};
+
+// Scatter-add g[k] * w into dst[k]: atomics on the GPU (one vector atomic where the chip has it).
+template <typename acc_t, int VEC>
+struct VecAccumulate {
+  static TPS_HD void add(acc_t* dst, const acc_t g[VEC], acc_t w) {
+    for (int k = 0; k < VEC; ++k) {
+#if defined(__CUDA_ARCH__)
+      atomicAdd(dst + k, g[k] * w);
+#else
+      dst[k] += g[k] * w;
+#endif
+    }
+  }
+};
+
+// One element: batch b, point n, channels c0 .. c0 + VEC - 1 (c0 a multiple of VEC, C divisible by VEC).
+struct Element {
+  int64_t b;
+  int64_t n;
+  int c0;
+};
+
+// Channels c0.. of one plane (pointer to the plane's channel c0 at texel 0) at the point.
+template <typename scalar_t, typename acc_t, int VEC>
+TPS_HD void sample_plane(const scalar_t* plane, const PlaneLerps<acc_t>& l, const Problem& pb, acc_t value[VEC]) {
+  for (int k = 0; k < VEC; ++k) value[k] = acc_t(0);
   for (int j = 0; j < 2; ++j) {
     const int y = j ? l.y.i1 : l.y.i0;
     if (!in_range(y, pb.height)) continue;
@@ -165,70 +199,64 @@ TPS_HD acc_t sample_plane(const scalar_t* plane, const PlaneLerps<acc_t>& l, con
       const int x = i ? l.x.i1 : l.x.i0;
       if (!in_range(x, pb.width)) continue;
       const scalar_t* texel = plane + texel_offset(y, x, 0, pb.width, pb.depth, pb.channels);
-      const acc_t v0 = to_acc<acc_t>(texel[int64_t(l.d.i0) * pb.channels]);
-      const acc_t v1 = to_acc<acc_t>(texel[int64_t(l.d.i1) * pb.channels]);
-      value += corner_weight(l.y, j) * corner_weight(l.x, i) * (v0 + l.d.t * (v1 - v0));
+      acc_t v0[VEC], v1[VEC];
+      VecIO<scalar_t, acc_t, VEC>::load(texel + int64_t(l.d.i0) * pb.channels, v0);
+      VecIO<scalar_t, acc_t, VEC>::load(texel + int64_t(l.d.i1) * pb.channels, v1);
+      const acc_t w = corner_weight(l.y, j) * corner_weight(l.x, i);
+      for (int k = 0; k < VEC; ++k) value[k] += w * (v0[k] + l.d.t * (v1[k] - v0[k]));
     }
   }
-  return value;
 }
 
-// Forward of element idx = (b * N + n) * C + c: writes out[b, n, :, c] (kNone) or out[b, n, c].
-template <typename scalar_t, typename acc_t>
-TPS_HD void forward_element(int64_t idx, const Problem& pb) {
+// Forward of one element: writes out[b, n, :, c0..] (kNone) or out[b, n, c0..].
+template <typename scalar_t, typename acc_t, int VEC>
+TPS_HD void forward_element(const Element& e, const Problem& pb) {
   const int C = pb.channels;
-  const int64_t bn = idx / C;
-  const int c = int(idx % C);
-  const int64_t b = bn / pb.num_points;
+  const int64_t bn = e.b * pb.num_points + e.n;
   const int64_t plane_size = int64_t(pb.height) * pb.width * pb.depth * C;
-  const acc_t* point = static_cast<const acc_t*>(pb.points) + bn * 3;
-  const scalar_t* planes = static_cast<const scalar_t*>(pb.planes) + b * 3 * plane_size + c;
+  const scalar_t* planes = static_cast<const scalar_t*>(pb.planes) + e.b * 3 * plane_size + e.c0;
   scalar_t* out = static_cast<scalar_t*>(pb.out);
-  acc_t coord[3], dcoord[3];
-  point_coords(point, pb, coord, dcoord);
-  acc_t total = acc_t(0);
+  acc_t coord[3], dcoord[3], total[VEC], value[VEC];
+  point_coords(static_cast<const acc_t*>(pb.points) + bn * 3, pb, coord, dcoord);
+  for (int k = 0; k < VEC; ++k) total[k] = acc_t(0);
   for (int p = 0; p < 3; ++p) {
-    const acc_t value = sample_plane<scalar_t, acc_t>(planes + p * plane_size, plane_lerps(coord, p, pb), pb);
+    sample_plane<scalar_t, acc_t, VEC>(planes + p * plane_size, plane_lerps(coord, p, pb), pb, value);
     if (pb.reduce == kNone) {
-      out[(bn * 3 + p) * C + c] = from_acc<scalar_t>(value);
+      VecIO<scalar_t, acc_t, VEC>::store(out + (bn * 3 + p) * C + e.c0, value);
     } else {
-      total += value;
+      for (int k = 0; k < VEC; ++k) total[k] += value[k];
     }
   }
-  if (pb.reduce != kNone) out[bn * C + c] = from_acc<scalar_t>(pb.reduce == kMean ? total / acc_t(3) : total);
+  if (pb.reduce == kNone) return;
+  if (pb.reduce == kMean) {
+    for (int k = 0; k < VEC; ++k) total[k] /= acc_t(3);
+  }
+  VecIO<scalar_t, acc_t, VEC>::store(out + bn * C + e.c0, total);
 }
 
-template <typename T>
-TPS_HD void accumulate(T* address, T value) {
-#if defined(__CUDA_ARCH__)
-  atomicAdd(address, value);
-#else
-  *address += value;
-#endif
-}
-
-// Backward of element idx (as in forward_element): adds this channel's share into grad_planes
-// (when wanted) and returns its share of d(loss)/d(point) in grad_point (world coordinates); the
-// caller sums the shares of a point's C channels.
-template <typename scalar_t, typename acc_t>
-TPS_HD void backward_element(int64_t idx, const Problem& pb, acc_t grad_point[3]) {
+// Backward of one element: adds its share into grad_planes (when wanted) and returns its share of
+// d(loss)/d(point) in grad_point (world coordinates); the caller sums the shares of a point's channels.
+template <typename scalar_t, typename acc_t, int VEC>
+TPS_HD void backward_element(const Element& e, const Problem& pb, acc_t grad_point[3]) {
   const int C = pb.channels;
-  const int64_t bn = idx / C;
-  const int c = int(idx % C);
-  const int64_t b = bn / pb.num_points;
+  const int64_t bn = e.b * pb.num_points + e.n;
   const int64_t plane_size = int64_t(pb.height) * pb.width * pb.depth * C;
-  const acc_t* point = static_cast<const acc_t*>(pb.points) + bn * 3;
   const scalar_t* grad_out = static_cast<const scalar_t*>(pb.grad_out);
   acc_t* grad_planes = static_cast<acc_t*>(pb.grad_planes);
   const bool want_points = pb.grad_points != nullptr;
   acc_t coord[3], dcoord[3], grad_coord[3] = {acc_t(0), acc_t(0), acc_t(0)};
-  point_coords(point, pb, coord, dcoord);
+  point_coords(static_cast<const acc_t*>(pb.points) + bn * 3, pb, coord, dcoord);
   for (int p = 0; p < 3; ++p) {
-    acc_t g = to_acc<acc_t>(grad_out[pb.reduce == kNone ? (bn * 3 + p) * C + c : bn * C + c]);
-    if (pb.reduce == kMean) g /= acc_t(3);
-    if (g == acc_t(0)) continue;
+    acc_t g[VEC];
+    VecIO<scalar_t, acc_t, VEC>::load(grad_out + (pb.reduce == kNone ? (bn * 3 + p) * C : bn * C) + e.c0, g);
+    bool any = false;
+    for (int k = 0; k < VEC; ++k) {
+      if (pb.reduce == kMean) g[k] /= acc_t(3);
+      any = any || g[k] != acc_t(0);
+    }
+    if (!any) continue;
     const PlaneLerps<acc_t> l = plane_lerps(coord, p, pb);
-    const int64_t base = (b * 3 + p) * plane_size + c;
+    const int64_t base = (e.b * 3 + p) * plane_size + e.c0;
     const scalar_t* plane = static_cast<const scalar_t*>(pb.planes) + base;
     acc_t dx = acc_t(0), dy = acc_t(0), dd = acc_t(0);
     for (int j = 0; j < 2; ++j) {
@@ -242,22 +270,25 @@ TPS_HD void backward_element(int64_t idx, const Problem& pb, acc_t grad_point[3]
         const int64_t o0 = texel_offset(y, x, l.d.i0, pb.width, pb.depth, C);
         const int64_t o1 = texel_offset(y, x, l.d.i1, pb.width, pb.depth, C);
         if (grad_planes != nullptr) {
-          const acc_t w = g * wy * wx;
-          accumulate(grad_planes + base + o0, w * (acc_t(1) - l.d.t));
-          if (o1 != o0) accumulate(grad_planes + base + o1, w * l.d.t);
+          VecAccumulate<acc_t, VEC>::add(grad_planes + base + o0, g, wy * wx * (acc_t(1) - l.d.t));
+          if (o1 != o0) VecAccumulate<acc_t, VEC>::add(grad_planes + base + o1, g, wy * wx * l.d.t);
         }
         if (want_points) {
-          const acc_t v0 = to_acc<acc_t>(plane[o0]), v1 = to_acc<acc_t>(plane[o1]);
-          const acc_t v = v0 + l.d.t * (v1 - v0);
-          dx += wy * sx * v;
-          dy += sy * wx * v;
-          dd += wy * wx * (v1 - v0);
+          acc_t v0[VEC], v1[VEC];
+          VecIO<scalar_t, acc_t, VEC>::load(plane + o0, v0);
+          VecIO<scalar_t, acc_t, VEC>::load(plane + o1, v1);
+          for (int k = 0; k < VEC; ++k) {
+            const acc_t v = v0[k] + l.d.t * (v1[k] - v0[k]);
+            dx += g[k] * wy * sx * v;
+            dy += g[k] * sy * wx * v;
+            dd += g[k] * wy * wx * (v1[k] - v0[k]);
+          }
         }
       }
     }
-    grad_coord[u_axis(p)] += g * dx * l.x.slope;
-    grad_coord[v_axis(p)] += g * dy * l.y.slope;
-    grad_coord[n_axis(p)] += g * dd * l.d.slope;
+    grad_coord[u_axis(p)] += dx * l.x.slope;
+    grad_coord[v_axis(p)] += dy * l.y.slope;
+    grad_coord[n_axis(p)] += dd * l.d.slope;
   }
   for (int k = 0; k < 3; ++k) grad_point[k] = grad_coord[k] * dcoord[k];
 }

@@ -4,6 +4,7 @@
 #include <c10/cuda/CUDAStream.h>
 #include <torch/extension.h>
 
+#include <cstdint>
 #include <vector>
 
 #include "triplane_sampler.h"
@@ -34,6 +35,8 @@ tps::Problem make_problem(const torch::Tensor& planes_cl, const torch::Tensor& p
   TORCH_CHECK(planes_cl.is_contiguous() && points.is_contiguous(), "triplane_sampler: tensors must be contiguous");
   TORCH_CHECK(points.scalar_type() == acc_type(planes_cl.scalar_type()),
               "triplane_sampler: points must be float64 with float64 planes and float32 otherwise");
+  TORCH_CHECK(planes_cl.size(0) <= 65535 && points.size(1) * planes_cl.size(5) <= INT32_MAX,
+              "triplane_sampler: at most 65535 batch items and 2^31 point channels per item");
   TORCH_CHECK(reduce >= tps::kNone && reduce <= tps::kMean, "triplane_sampler: bad reduce code ", reduce);
   tps::Problem pb{};
   pb.planes = planes_cl.data_ptr();

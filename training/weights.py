@@ -165,12 +165,13 @@ def lookup(name: str, path: str | os.PathLike[str] | None = None) -> list[Place]
     places: list[Place] = []
     if path is not None:
         places.append(_check("path", _in(Path(path).expanduser(), w.filename), w.sha256))
-    for env, label in ((w.env, f"${w.env}"), (DIR_ENV, f"${DIR_ENV}")):
+    for env, is_dir in ((w.env, False), (DIR_ENV, True)):
         value = os.environ.get(env)
-        if value:
-            places.append(_check(label, _in(Path(value).expanduser(), w.filename), w.sha256))
-        else:
-            places.append(Place(label, None, "unset"))
+        if not value:
+            places.append(Place(f"${env}", None, "unset"))
+            continue
+        where = Path(value).expanduser()
+        places.append(_check(f"${env}", where / w.filename if is_dir else _in(where, w.filename), w.sha256))
     places.append(_check("torch hub cache", hub_checkpoints() / w.filename, w.sha256))
     for label, extra in (w.extra() if w.extra else []):
         places.append(_check(label, extra, w.sha256))

@@ -116,7 +116,8 @@ def _acc_dtype(planes: torch.Tensor) -> torch.dtype:
 
 class _CudaSample(torch.autograd.Function):
     """The fused kernels. Planes go channels-last, (B, 3, H, W, D, C), so that a texel's D x C values
-    are contiguous and neighbouring threads (channels) read and write neighbouring addresses."""
+    are contiguous: a thread takes 4 channels of a point (1 when C % 4 != 0) in one vector access, and
+    neighbouring threads read and write neighbouring channels."""
 
     @staticmethod
     def forward(ctx, planes, points, box_warp, back_frame, reduce, plugin):

@@ -42,15 +42,16 @@ def native_double_backward() -> bool:
 def gather_grid_sample(input: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
     """``grid_sample`` written with gathers of the four corners: differentiable to any order."""
     n, c, h, w = input.shape
+    grid = grid.to(torch.promote_types(grid.dtype, torch.float32))  # coordinates in bf16 would land in wrong cells
     ix = ((grid[..., 0] + 1) * w - 1) / 2  # pixel coordinates, centres at integers
     iy = ((grid[..., 1] + 1) * h - 1) / 2
     x0, y0 = ix.floor().detach(), iy.floor().detach()
     flat = input.reshape(n, c, h * w)
-    out = input.new_zeros(n, c, *ix.shape[1:])
+    out = grid.new_zeros(n, c, *ix.shape[1:])
     for cx, wx in ((x0, x0 + 1 - ix), (x0 + 1, ix - x0)):
         for cy, wy in ((y0, y0 + 1 - iy), (y0 + 1, iy - y0)):
             inside = (cx >= 0) & (cx <= w - 1) & (cy >= 0) & (cy <= h - 1)
             index = (cy.clamp(0, h - 1) * w + cx.clamp(0, w - 1)).long().reshape(n, 1, -1).expand(n, c, -1)
             corner = flat.gather(2, index).reshape(out.shape)
             out = out + corner * (wx * wy * inside)[:, None]
-    return out
+    return out.to(input.dtype)

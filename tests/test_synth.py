@@ -175,6 +175,8 @@ def test_shards_and_merge_equal_one_run(body_root, tmp_path, monkeypatch):
     run(tmp_path, *BODY_ARGS, "--shard", "1/2")  # a rerun skips complete characters
     assert synth.main(["merge", "--out", str(tmp_path), "--preset", "body"]) == 0
     assert all_files(tmp_path) == all_files(body_root)
+    run(tmp_path, *BODY_ARGS, "--shard", "0/3")  # a partial meta of another split into shards
+    assert synth.main(["merge", "--out", str(tmp_path), "--preset", "body"]) == 1
 
 
 def test_errors_are_one_line(tmp_path, monkeypatch, capsys):

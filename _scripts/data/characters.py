@@ -24,7 +24,6 @@ HAIR_STYLES = ("short", "bob", "long", "twin_tails", "ponytail")
 OUTFITS = ("skirt", "trousers", "coat")
 SKIN_TONES = ((1.0, 0.89, 0.82), (0.98, 0.82, 0.70), (0.87, 0.68, 0.53), (0.62, 0.45, 0.34))
 LIGHT = np.array([0.0, 1.0, 0.0])  # from above: shading is the same from the front and the back
-BODY_GROUP, HEAD_GROUP = "body", "head"  # the head preset keeps only HEAD_GROUP parts
 
 Color = tuple[float, float, float]
 ColorFn = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (points, normals) -> (V, 3) colours
@@ -69,7 +68,6 @@ class Part:
     normals: np.ndarray
     faces: np.ndarray
     colors: np.ndarray
-    group: str = BODY_GROUP
 
 
 def _hsv(h: float, s: float, v: float) -> Color:
@@ -100,7 +98,7 @@ def sample_traits(rng: np.random.Generator) -> Traits:
 # --- primitives -------------------------------------------------------------------------------
 
 def _rings(points: np.ndarray, normals: np.ndarray, color: Color | ColorFn, closed: bool = True,
-           caps: bool = True, group: str = BODY_GROUP) -> Part:
+           caps: bool = True) -> Part:
     """Stitch K rings of n points (K, n, 3) into triangles, optionally capping both ends."""
     k, n = points.shape[:2]
     i, j = np.meshgrid(np.arange(k - 1), np.arange(n if closed else n - 1), indexing="ij")
@@ -118,30 +116,31 @@ def _rings(points: np.ndarray, normals: np.ndarray, color: Color | ColorFn, clos
     pos, nrm = np.concatenate(pos), np.concatenate(nrm)
     nrm = nrm / np.maximum(np.linalg.norm(nrm, axis=1, keepdims=True), 1e-9)
     colors = color(pos, nrm) if callable(color) else np.broadcast_to(np.asarray(color, float), pos.shape)
-    return Part(pos, nrm, np.concatenate(faces), np.asarray(colors, float), group)
+    return Part(pos, nrm, np.concatenate(faces), np.asarray(colors, float))
 
 
-def _rot(axis: str, degrees: float) -> np.ndarray:
+def _rot_z(degrees: float) -> np.ndarray:
     c, s = math.cos(math.radians(degrees)), math.sin(math.radians(degrees))
-    i, j = {"x": (1, 2), "y": (2, 0), "z": (0, 1)}[axis]
-    m = np.eye(3)
-    m[i, i], m[i, j], m[j, i], m[j, j] = c, -s, s, c
-    return m
+    return np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
 
 
-def ellipsoid(centre, radii, color: Color | ColorFn, rot: np.ndarray | None = None, n: int = 24,
-              group: str = BODY_GROUP) -> Part:
+def _vertical(ys: np.ndarray, z: float | np.ndarray = 0.0) -> np.ndarray:
+    """A path through (0, y, z) for each y."""
+    return np.stack(np.broadcast_arrays(0.0, ys, z), 1)
+
+
+def ellipsoid(centre, radii, color: Color | ColorFn, rot: np.ndarray | None = None, n: int = 24) -> Part:
     theta = np.linspace(0, math.pi, n // 2 + 1)[:, None]
     phi = np.linspace(0, 2 * math.pi, n, endpoint=False)[None]
     unit = np.stack(np.broadcast_arrays(np.sin(theta) * np.sin(phi), np.cos(theta), np.sin(theta) * np.cos(phi)), -1)
     rot = np.eye(3) if rot is None else rot
     radii = np.asarray(radii, float)
     return _rings(np.asarray(centre, float) + (unit * radii) @ rot.T, (unit / radii) @ rot.T, color,
-                  caps=False, group=group)
+                  caps=False)
 
 
 def tube(path, radii, color: Color | ColorFn, n: int = 16, arc: tuple[float, float] | None = None,
-         pleats: int = 0, group: str = BODY_GROUP) -> Part:
+         pleats: int = 0) -> Part:
     """A swept tube along a path (K, 3) with radius (K,) or elliptical radii (K, 2); an arc (degrees,
     0 = +x, 90 = +z for a downward path) leaves it open; pleats ripple the radius."""
     path = np.asarray(path, float)
@@ -159,7 +158,7 @@ def tube(path, radii, color: Color | ColorFn, n: int = 16, arc: tuple[float, flo
     ra, rb = radii[:, None, :1] * ripple, radii[:, None, 1:] * ripple
     points = path[:, None] + ra * np.cos(phi) * a[:, None] + rb * np.sin(phi) * b[:, None]
     normals = np.cos(phi) / ra * a[:, None] + np.sin(phi) / rb * b[:, None]
-    return _rings(points, normals, color, closed=arc is None, caps=arc is None, group=group)
+    return _rings(points, normals, color, closed=arc is None, caps=arc is None)
 
 
 # --- body ---------------------------------------------------------------------------------------
@@ -202,16 +201,12 @@ def torso_depth(t: Traits, s: Skeleton, y: float) -> float:
 def torso(t: Traits, s: Skeleton) -> list[Part]:
     ys, rx = torso_profile(t, s)
     color = lambda p, _n: np.where(p[:, 1:2] < s.waist_y, t.bottom, t.top)
-    body = tube(np.stack([np.zeros(6), ys, np.zeros(6)], 1), np.stack([rx, rx * TORSO_DEPTH], 1), color, n=24)
-    neck = tube([[0, s.shoulder_y, 0], [0, s.chin_y + 0.2, -0.1]], 0.3, t.skin, group=HEAD_GROUP)
-    return [body, neck]
+    return [tube(_vertical(ys), np.stack([rx, rx * TORSO_DEPTH], 1), color, n=24)]
 
 
 def limbs(t: Traits, s: Skeleton) -> list[Part]:
-    parts = []
-    arm_len = 0.42 * (s.shoulder_y - 0) * 0.85
+    parts, arm_len, a = [], 0.36 * s.shoulder_y, math.radians(t.arm_angle)
     for side in (-1.0, 1.0):
-        a = math.radians(t.arm_angle)
         shoulder = np.array([side * t.shoulder * 0.92, s.shoulder_y - 0.15, 0])
         elbow = shoulder + arm_len * 0.5 * np.array([side * math.sin(a), -math.cos(a), 0.05])
         wrist = elbow + arm_len * 0.5 * np.array([side * math.sin(a) * 0.7, -math.cos(a), 0.25])
@@ -242,12 +237,12 @@ def clothes(t: Traits, s: Skeleton) -> list[Part]:
         length = 0.5 * (s.hip_y - s.knee_y) + 0.3
         ys = np.linspace(s.waist_y, s.hip_y - length, 5)
         flare = np.linspace(1.0, 1.5, 5) * t.hip
-        return [tube(np.stack([np.zeros(5), ys, np.zeros(5)], 1), np.stack([flare, flare * 0.75], 1), t.bottom,
+        return [tube(_vertical(ys), np.stack([flare, flare * 0.75], 1), t.bottom,
                      n=48, arc=(0, 360), pleats=12)]
     if t.outfit == "coat":
         ys = np.linspace(s.shoulder_y, s.knee_y, 6)
         rx = coat_profile(t, s, ys)
-        return [tube(np.stack([np.zeros(6), ys, np.zeros(6)], 1), np.stack([rx, rx * COAT_DEPTH], 1), t.outer,
+        return [tube(_vertical(ys), np.stack([rx, rx * COAT_DEPTH], 1), t.outer,
                      n=40, arc=(110, 430))]  # open at the front (90 degrees)
     return []
 
@@ -262,22 +257,21 @@ def _on_head(t: Traits, s: Skeleton, x: float, y: float, lift: float = 0.0) -> n
 
 
 def head_and_face(t: Traits, s: Skeleton) -> list[Part]:
-    """The head, and front-only eyes (white, iris, pupil, highlight), brows, mouth, optional blush."""
-    parts, eye_y = [], s.head_y - 0.18
+    """Neck, head, and front-only eyes (white, iris, pupil, highlight), brows, mouth, optional blush."""
+    parts, eye_y = [tube([[0, s.shoulder_y, 0], [0, s.chin_y + 0.2, -0.1]], 0.3, t.skin)], s.head_y - 0.18
     for side in (-1.0, 1.0):
         eye = _on_head(t, s, side * 0.38, eye_y, -0.02)
-        parts += [ellipsoid(eye, (0.19, 0.25, 0.07), (1, 1, 1), group=HEAD_GROUP),
-                  ellipsoid(eye + [0, -0.02, 0.02], (0.13, 0.19, 0.07), t.eyes, group=HEAD_GROUP),
-                  ellipsoid(eye + [0, -0.04, 0.04], (0.07, 0.1, 0.06), (0.08, 0.05, 0.1), group=HEAD_GROUP),
-                  ellipsoid(eye + [side * 0.05, 0.08, 0.08], (0.04, 0.04, 0.02), (1, 1, 1), group=HEAD_GROUP),
+        parts += [ellipsoid(eye, (0.19, 0.25, 0.07), (1, 1, 1)),
+                  ellipsoid(eye + [0, -0.02, 0.02], (0.13, 0.19, 0.07), t.eyes),
+                  ellipsoid(eye + [0, -0.04, 0.04], (0.07, 0.1, 0.06), (0.08, 0.05, 0.1)),
+                  ellipsoid(eye + [side * 0.05, 0.08, 0.08], (0.04, 0.04, 0.02), (1, 1, 1)),
                   ellipsoid(_on_head(t, s, side * 0.38, eye_y + 0.35, -0.02), (0.18, 0.035, 0.05),
-                            np.asarray(t.hair) * 0.5, rot=_rot("z", side * -8), group=HEAD_GROUP)]
+                            np.asarray(t.hair) * 0.5, rot=_rot_z(side * -8))]
         if t.blush:
             parts.append(ellipsoid(_on_head(t, s, side * 0.45, eye_y - 0.3, -0.02), (0.14, 0.06, 0.04),
-                                   (1.0, 0.6, 0.65), group=HEAD_GROUP))
-    parts.append(ellipsoid(_on_head(t, s, 0, s.head_y - 0.62, -0.02), (0.12, 0.04, 0.04), (0.75, 0.2, 0.25),
-                           group=HEAD_GROUP))
-    return parts + [ellipsoid((0, s.head_y, 0), t.head, t.skin, n=40, group=HEAD_GROUP)]
+                                   (1.0, 0.6, 0.65)))
+    parts.append(ellipsoid(_on_head(t, s, 0, s.head_y - 0.62, -0.02), (0.12, 0.04, 0.04), (0.75, 0.2, 0.25)))
+    return parts + [ellipsoid((0, s.head_y, 0), t.head, t.skin, n=40)]
 
 
 def _hair_color(t: Traits, origin_y: float) -> ColorFn:
@@ -303,14 +297,14 @@ def _strand(t: Traits, s: Skeleton, phi: float, theta0: float, theta1: float, dr
     if drop > 0:
         path = np.concatenate([path, path[-1] + np.linspace(0, 1, 5)[1:, None] * [0, -drop, 0]])
     radius = np.linspace(r0, 0.03, len(path))
-    return tube(path, radius, _hair_color(t, s.head_y), n=12, group=HEAD_GROUP)
+    return tube(path, radius, _hair_color(t, s.head_y), n=12)
 
 
 def hair(t: Traits, s: Skeleton, bust: bool) -> list[Part]:
-    """Cap, bangs, side locks and the style's long parts (shortened for the bust)."""
+    """Cap, bangs, side locks, the style's long parts (shortened for the bust) and a hair bow."""
     color = _hair_color(t, s.head_y)
     cap_r = tuple(1.1 * r for r in t.head)
-    parts = [ellipsoid((0, s.head_y + 0.12, -0.12), cap_r, color, n=48, group=HEAD_GROUP)]
+    parts = [ellipsoid((0, s.head_y + 0.12, -0.12), cap_r, color, n=48)]
     parts += [_strand(t, s, phi, 15, 80, 0, 0.2, bust) for phi in np.linspace(-48, 48, 7)]
     side_drop = {"short": 0.2, "bob": 0.9}.get(t.hair_style, 1.3)
     parts += [_strand(t, s, side * phi, 40, 95, side_drop, 0.22, bust) for side in (-1, 1) for phi in (62, 80)]
@@ -320,20 +314,22 @@ def hair(t: Traits, s: Skeleton, bust: bool) -> list[Part]:
         length = 0.9 if t.hair_style == "bob" else length
         ys = np.linspace(top, s.head_y - length, 6)
         rx = np.linspace(1.05, 0.95, 6) * t.head[0]
-        parts.append(tube(np.stack([np.zeros(6), ys, np.linspace(back, back - 0.15, 6)], 1),
-                          np.stack([rx, np.linspace(0.5, 0.3, 6)], 1), color, n=32, group=HEAD_GROUP))
+        parts.append(tube(_vertical(ys, np.linspace(back, back - 0.15, 6)),
+                          np.stack([rx, np.linspace(0.5, 0.3, 6)], 1), color, n=32))
     elif t.hair_style == "twin_tails":
         for side in (-1.0, 1.0):
             root = np.array([side * 0.95, s.head_y + 0.45, -0.3])
             path = [root, root + [side * 0.45, 0.0, -0.05], root + [side * 0.65, -0.6, -0.1],
                     root + [side * 0.7, -length, -0.1]]
-            parts += [tube(path, [0.25, 0.38, 0.3, 0.05], color, n=20, group=HEAD_GROUP),
-                      ellipsoid(root + [side * 0.12, 0, 0], (0.14, 0.2, 0.2), t.accent, group=HEAD_GROUP)]
+            parts += [tube(path, [0.25, 0.38, 0.3, 0.05], color, n=20),
+                      ellipsoid(root + [side * 0.12, 0, 0], (0.14, 0.2, 0.2), t.accent)]
     elif t.hair_style == "ponytail":
         root = np.array([0, s.head_y + 0.45, -1.1])
         path = [root, root + [0, 0.05, -0.35], root + [0, -0.6, -0.5], root + [0, -length, -0.45]]
-        parts += [tube(path, [0.25, 0.35, 0.28, 0.05], color, n=20, group=HEAD_GROUP),
-                  ellipsoid(root + [0, 0, -0.1], (0.2, 0.2, 0.14), t.accent, group=HEAD_GROUP)]
+        parts += [tube(path, [0.25, 0.35, 0.28, 0.05], color, n=20),
+                  ellipsoid(root + [0, 0, -0.1], (0.2, 0.2, 0.14), t.accent)]
+    if t.bow == "head":  # back-only: on the hair cap, 0.23 above its centre
+        parts += bow(t, np.array([0, s.head_y + 0.35, -0.12 - cap_r[2] * math.sqrt(1 - (0.23 / cap_r[1]) ** 2) - 0.05]), 1.0)
     return parts
 
 
@@ -343,22 +339,21 @@ def front_details(t: Traits, s: Skeleton) -> list[Part]:
     """Buttons down the shirt, or a tie."""
     if t.tie:
         ys = np.linspace(s.shoulder_y - 0.05, s.waist_y + 0.3, 5)
-        path = np.stack([np.zeros(5), ys, [torso_depth(t, s, y) + 0.04 for y in ys]], 1)
+        path = _vertical(ys, np.array([torso_depth(t, s, y) + 0.04 for y in ys]))
         return [ellipsoid(path[0] + [0, 0, 0.02], (0.12, 0.1, 0.06), t.accent),
                 tube(path, np.stack([np.linspace(0.08, 0.16, 5), np.full(5, 0.03)], 1), t.accent)]
     ys = np.linspace(s.shoulder_y - 0.25, s.waist_y + 0.15, 4)
     return [ellipsoid((0, y, torso_depth(t, s, y) - 0.01), (0.07, 0.07, 0.04), t.accent) for y in ys]
 
 
-def bow(t: Traits, centre: np.ndarray, size: float, group: str) -> list[Part]:
+def bow(t: Traits, centre: np.ndarray, size: float) -> list[Part]:
     """Two loops, a knot and two tails, facing -z."""
-    parts = [ellipsoid(centre, (0.12 * size, 0.12 * size, 0.08 * size), t.accent, group=group)]
+    parts = [ellipsoid(centre, (0.12 * size, 0.12 * size, 0.08 * size), t.accent)]
     for side in (-1.0, 1.0):
         parts.append(ellipsoid(centre + [side * 0.3 * size, 0.05 * size, 0], (0.3 * size, 0.17 * size, 0.07 * size),
-                               t.accent, rot=_rot("z", side * 20), group=group))
+                               t.accent, rot=_rot_z(side * 20)))
         tail = [centre, centre + [side * 0.15 * size, -0.35 * size, -0.03], centre + [side * 0.25 * size, -0.7 * size, -0.03]]
         parts.append(tube(tail, np.stack([np.full(3, 0.08 * size), np.full(3, 0.025 * size)], 1), t.accent))
-        parts[-1].group = group
     return parts
 
 
@@ -371,17 +366,13 @@ def back_depth(t: Traits, s: Skeleton, y: float) -> float:
 
 
 def back_details(t: Traits, s: Skeleton) -> list[Part]:
-    """A sailor collar on the upper back, a bow on the hair or at the back of the waist, and/or a
-    backpack."""
+    """A sailor collar on the upper back, a bow at the back of the waist, and/or a backpack."""
     collar_y = s.shoulder_y - 0.3
     collar_z = -back_depth(t, s, collar_y) + 0.02
     parts = [ellipsoid((0, collar_y, collar_z), (0.75 * t.shoulder, 0.5, 0.05), t.collar),
              ellipsoid((0, collar_y, collar_z - 0.015), (0.6 * t.shoulder, 0.38, 0.05), t.accent)]
-    if t.bow == "head":
-        rx, ry, rz = (1.1 * r for r in t.head)  # on the hair cap, 0.23 above its centre
-        parts += bow(t, np.array([0, s.head_y + 0.35, -0.12 - rz * math.sqrt(1 - (0.23 / ry) ** 2) - 0.05]), 1.0, HEAD_GROUP)
-    elif t.bow == "waist":
-        parts += bow(t, np.array([0, s.waist_y, -back_depth(t, s, s.waist_y) - 0.08]), 1.3, BODY_GROUP)
+    if t.bow == "waist":
+        parts += bow(t, np.array([0, s.waist_y, -back_depth(t, s, s.waist_y) - 0.08]), 1.3)
     if t.backpack:
         chest = (s.waist_y + s.shoulder_y) / 2
         depth = back_depth(t, s, chest) + 0.05
@@ -393,10 +384,12 @@ def back_details(t: Traits, s: Skeleton) -> list[Part]:
 # --- assembly -----------------------------------------------------------------------------------
 
 def character_parts(t: Traits, bust: bool) -> list[Part]:
+    """All parts; the bust (head preset) is the neck, head, face and hair only."""
     s = Skeleton.of(t)
-    parts = (torso(t, s) + limbs(t, s) + clothes(t, s) + head_and_face(t, s) + hair(t, s, bust)
-             + front_details(t, s) + back_details(t, s))
-    return [p for p in parts if p.group == HEAD_GROUP] if bust else parts
+    head = head_and_face(t, s) + hair(t, s, bust)
+    if bust:
+        return head
+    return head + torso(t, s) + limbs(t, s) + clothes(t, s) + front_details(t, s) + back_details(t, s)
 
 
 def _fit(positions: np.ndarray, boxwarp: float, bust: bool, height: float) -> np.ndarray:

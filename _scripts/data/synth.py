@@ -16,7 +16,7 @@ import multiprocessing
 import os
 import re
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -176,38 +176,49 @@ def generate(config: RunConfig, workers: int, shard: tuple[int, int] | None) -> 
         write_json(rs.meta_path, meta)
         write_splits(config, splits)
     else:
+        run = {k: v for k, v in asdict(config).items() if k != "out"}  # shards may mount the root elsewhere
         write_json(rs.dir / f"{rs.name}_meta.shard-{shard[0]}-of-{shard[1]}.json",
-                   {"run": asdict(config), "shard": list(shard), "meta": meta})
+                   {"run": run, "shard": list(shard), "meta": meta})
+
+
+@dataclass(frozen=True)
+class Partial:
+    """A shard's partial meta: the run it belongs to (without its --out), which shard, its entries."""
+
+    config: RunConfig
+    shard: int
+    total: int
+    meta: dict
+
+
+def read_partial(path: Path) -> Partial:
+    try:
+        data = json.loads(path.read_text())
+        run = {**data["run"], "out": "", "splits": tuple(data["run"]["splits"])}
+        return Partial(RunConfig(**run), int(data["shard"][0]), int(data["shard"][1]), dict(data["meta"]))
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+        raise ValueError(f"{path}: not a readable partial meta ({type(exc).__name__}: {exc})") from None
 
 
 def merge(out: Path, preset: str) -> int:
     """Merge the partial metas of a complete set of shards into the meta json; write the split lists."""
     rs = Renderset(out, PRESETS[preset].renderset)
-    partials = sorted(p for p in rs.dir.glob(f"{rs.name}_meta.shard-*-of-*.json") if PARTIAL_META.search(p.name))
-    if not partials:
+    paths = sorted(p for p in rs.dir.glob(f"{rs.name}_meta.shard-*-of-*.json") if PARTIAL_META.search(p.name))
+    if not paths:
         raise ValueError(f"{rs.dir}: no partial metas ({rs.name}_meta.shard-K-of-N.json) to merge")
-    loaded = []
-    for path in partials:
-        try:
-            loaded.append((path, json.loads(path.read_text())))
-        except (OSError, ValueError) as exc:
-            raise ValueError(f"{path}: unreadable partial meta ({exc})") from None
-    runs = {json.dumps(data["run"], sort_keys=True) for _, data in loaded}
-    counts = {data["shard"][1] for _, data in loaded}
-    if len(runs) > 1 or len(counts) > 1:
+    partials = [read_partial(p) for p in paths]
+    if len({(p.config, p.total) for p in partials}) > 1:
         raise ValueError(f"{rs.dir}: partial metas from different runs; remove the stale ones: "
-                         + ", ".join(p.name for p, _ in loaded))
-    total = counts.pop()
-    missing = sorted(set(range(total)) - {data["shard"][0] for _, data in loaded})
+                         + ", ".join(p.name for p in paths))
+    total = partials[0].total
+    missing = sorted(set(range(total)) - {p.shard for p in partials})
     if missing:
         raise ValueError(f"{rs.dir}: shards {', '.join(f'{k}/{total}' for k in missing)} have not finished")
-    run = loaded[0][1]["run"]
-    config = RunConfig(**{**run, "out": str(out), "splits": tuple(run["splits"])})
     meta = {}
-    for _, data in loaded:
-        meta.update(data["meta"])
+    for partial in partials:
+        meta.update(partial.meta)
     write_json(rs.meta_path, meta)
-    write_splits(config, assign_splits(config))
+    write_splits(replace(partials[0].config, out=str(out)), assign_splits(partials[0].config))
     print(f"merged {total} shards: {len(meta)} meta entries -> {rs.meta_path}")
     return 0
 

@@ -24,7 +24,7 @@ def run(out: Path, *args: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def body_root(tmp_path_factory):
+def body_run(tmp_path_factory):
     """6 characters (4 train, 1 val, 1 test), 2 random views, the grid for val/test."""
     root = tmp_path_factory.mktemp("body")
     run(root, *BODY_ARGS)
@@ -32,7 +32,7 @@ def body_root(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def head_root(tmp_path_factory):
+def head_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("head")
     run(root, "--n", "2", "--res", str(RES), "--preset", "head", "--seed", "5", "--views", "2", "--workers", "1",
         "--splits", "1,0,0")
@@ -53,7 +53,7 @@ def all_files(root: Path) -> dict[str, bytes]:
 
 
 @pytest.mark.parametrize("preset", ["body", "head"])
-def test_xyza_pixels_project_onto_themselves(preset, body_root, head_root):
+def test_xyza_pixels_project_onto_themselves(preset, body_run, head_run):
     """Every foreground pixel of every written view: its decoded xyz, projected with the view's label,
     lands on its own pixel centre.
 
@@ -62,7 +62,7 @@ def test_xyza_pixels_project_onto_themselves(preset, body_root, head_root):
     worst case displacement is |dp| * focal * R / depth with |dp| <= sqrt(3) bw / 510, focal 1.87 and
     depth >= dist - bw / 2 (2.45 body, 0.65 head): 0.34 px body, 0.37 px head. 0.75 px is twice that.
     """
-    root = body_root if preset == "body" else head_root
+    root = body_run if preset == "body" else head_run
     rs, boxwarp = Renderset(root, PRESETS[preset].renderset), PRESETS[preset].boxwarp
     checked = set()
     for key, value in load_meta(root, preset).items():
@@ -112,7 +112,7 @@ def mirrored_difference(a: np.ndarray, b: np.ndarray) -> float:
 
 
 @pytest.mark.parametrize("preset,threshold", [("body", 0.02), ("head", 0.05)])
-def test_back_is_not_the_mirrored_front(preset, threshold, body_root, head_root):
+def test_back_is_not_the_mirrored_front(preset, threshold, body_run, head_run):
     """Back vs flipped front differs by more than the threshold; left vs flipped right (mirror images
     of each other for these left-right symmetric characters) stays below it.
 
@@ -121,7 +121,7 @@ def test_back_is_not_the_mirrored_front(preset, threshold, body_root, head_root)
     is at most 0.004 (body) and 0.015 (head). Each threshold sits between, at 3-5x the mirrored
     level, so the test fails if the front-only or back-only details go missing.
     """
-    root = body_root if preset == "body" else head_root
+    root = body_run if preset == "body" else head_run
     rs = Renderset(root, PRESETS[preset].renderset)
     for char_id in read_split(split_path(root, PRESETS[preset].subset, "train")):
         view = {v: png(rs.path("ortho", char_id, v)) for v in ("front", "back", "left", "right")}
@@ -129,11 +129,11 @@ def test_back_is_not_the_mirrored_front(preset, threshold, body_root, head_root)
         assert mirrored_difference(view["left"], view["right"]) < threshold, char_id
 
 
-def test_layout_is_complete(body_root):
+def test_layout_is_complete(body_run):
     """Every dtype and view of every character, with the resolution, meta entries and split lists."""
     preset = PRESETS["body"]
-    rs = Renderset(body_root, preset.renderset)
-    splits = {s: read_split(split_path(body_root, preset.subset, s)) for s in SPLITS}
+    rs = Renderset(body_run, preset.renderset)
+    splits = {s: read_split(split_path(body_run, preset.subset, s)) for s in SPLITS}
     assert [len(splits[s]) for s in SPLITS] == [4, 1, 1]
     ids = [i for s in SPLITS for i in splits[s]]
     assert len(set(ids)) == 6 and all(i.isdigit() for i in ids)
@@ -149,32 +149,32 @@ def test_layout_is_complete(body_root):
                     if dtype in DTYPE_GROUPS:
                         expected_meta.add(rs.meta_key(dtype, char_id, view))
             assert not rs.char_dir("rgb60", char_id).exists() or split != "train"
-    meta = load_meta(body_root, "body")
+    meta = load_meta(body_run, "body")
     assert set(meta) == expected_meta
     front = RenderParams.from_meta(meta[rs.meta_key("ortho", ids[0], "front")]["render_params"])
     assert front == preset.ortho_params("front")
     assert RenderParams.from_meta(meta[rs.meta_key("rgb", ids[0], "0001")]["render_params"]) == preset.random_params(ids[0], 1)
-    assert not list(body_root.rglob("*.tmp"))
+    assert not list(body_run.rglob("*.tmp"))
 
 
-def test_same_seed_same_bytes_with_two_workers(body_root, tmp_path):
+def test_same_seed_same_bytes_with_two_workers(body_run, tmp_path):
     run(tmp_path, *BODY_ARGS[:-1], "2")
-    assert all_files(tmp_path) == all_files(body_root)
+    assert all_files(tmp_path) == all_files(body_run)
 
 
-def test_shards_and_merge_equal_one_run(body_root, tmp_path, monkeypatch):
+def test_shards_and_merge_equal_one_run(body_run, tmp_path, monkeypatch):
     run(tmp_path, *BODY_ARGS, "--shard", "0/2")
     assert synth.main(["merge", "--out", str(tmp_path), "--preset", "body"]) == 1  # shard 1/2 missing
     run(tmp_path, *BODY_ARGS, "--shard", "1/2")
     assert synth.main(["merge", "--out", str(tmp_path), "--preset", "body"]) == 0
-    assert all_files(tmp_path) == all_files(body_root)
+    assert all_files(tmp_path) == all_files(body_run)
 
     def fail(*_args):
         raise AssertionError("a complete character was rendered again")
     monkeypatch.setattr(synth, "build_character", fail)
     run(tmp_path, *BODY_ARGS, "--shard", "1/2")  # a rerun skips complete characters
     assert synth.main(["merge", "--out", str(tmp_path), "--preset", "body"]) == 0
-    assert all_files(tmp_path) == all_files(body_root)
+    assert all_files(tmp_path) == all_files(body_run)
     run(tmp_path, *BODY_ARGS, "--shard", "0/3")  # a partial meta of another split into shards
     assert synth.main(["merge", "--out", str(tmp_path), "--preset", "body"]) == 1
 

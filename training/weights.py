@@ -204,6 +204,18 @@ def require(name: str, path: str | os.PathLike[str] | None = None) -> Path:
     return found
 
 
+def load_state(path: str | os.PathLike[str], what: str) -> object:
+    """``torch.load(path, weights_only=True)`` on CPU; an unreadable file is one ValueError line.
+
+    torch.load reports a corrupt or foreign file with whatever its parser hits (EOFError,
+    struct.error, UnpicklingError, RuntimeError...), hence the broad except.
+    """
+    try:
+        return torch.load(Path(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - see docstring
+        raise ValueError(f"{path}: unreadable {what} ({type(exc).__name__}: {exc})".replace("\n", " ")) from None
+
+
 def describe_missing(name: str) -> str:
     """The text a metric table shows in place of a value it cannot compute."""
     w = get(name)

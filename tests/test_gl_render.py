@@ -97,6 +97,10 @@ def test_texture_multiplies_vertex_colours(renderer):
     assert tuple(out.rgba[c + q, c + q]) == (0, 255, 0, 255)
     assert tuple(out.rgba[c - q, c - q]) == (0, 0, 255, 255)
     assert out.rgba[c - q, c + q, 3] == 0  # texel alpha 0 is cut out
+    again = render(renderer, mesh, BODY.params(0, 0, ortho=True))  # reuses the uploaded mesh
+    assert (again.rgba == out.rgba).all()
+    both = render(renderer, [unit_cube(), mesh], BODY.params(0, 0, ortho=True))  # several meshes, one depth test
+    assert tuple(both.rgba[c + q, c - q]) == (0, 0, 255, 255)  # the cube's front (z = 0.5) hides the quad (z = 0)
 
 
 def test_missing_egl_names_the_packages(monkeypatch):

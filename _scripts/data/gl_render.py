@@ -176,6 +176,7 @@ class MeshRenderer:
         self.out = self.ctx.framebuffer(color_attachments=[self.ctx.renderbuffer((resolution,) * 2, 4, dtype="f4")
                                                            for _ in range(2)])
         self.white = self.ctx.texture((1, 1), 4, bytes([255] * 4))
+        self._uploaded: tuple[list[Mesh], list, list] | None = None
 
     def release(self) -> None:
         """Free the GL context (and everything in it)."""
@@ -183,36 +184,48 @@ class MeshRenderer:
 
     def render(self, meshes: Mesh | Sequence[Mesh], label: torch.Tensor | np.ndarray,
                near: float, far: float) -> Render:
-        """Draw the meshes (unlit, depth tested, no culling) from the camera of a 25-float label."""
+        """Draw the meshes (unlit, depth tested, no culling) from the camera of a 25-float label.
+
+        Passing the same Mesh objects again reuses their uploaded buffers and textures (a character
+        is seen from many views), so do not modify a Mesh in place between renders.
+        """
         ctx = self.ctx
         self.fbo.use()
         self.fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
         ctx.enable(ctx.DEPTH_TEST)
         ctx.disable(ctx.CULL_FACE)
         self.program["world2clip"].write(gl_projection(label, near, far).astype("f4").T.tobytes())
-        for mesh in [meshes] if isinstance(meshes, Mesh) else meshes:
-            self._draw(mesh)
+        self.program["tex"].value = 0
+        for vao, texture in self._upload([meshes] if isinstance(meshes, Mesh) else list(meshes)):
+            texture.use(0)
+            vao.render()
         return self._read()
 
-    def _draw(self, mesh: Mesh) -> None:
-        ctx = self.ctx
-        n = len(mesh.positions)
-        uvs = mesh.uvs if mesh.uvs is not None else np.zeros((n, 2))
-        buffers = [ctx.buffer(np.ascontiguousarray(a, dtype="f4").tobytes())
-                   for a in (mesh.positions, mesh.colors, uvs)]
-        index = ctx.buffer(np.ascontiguousarray(mesh.faces, dtype="i4").tobytes())
-        vao = ctx.vertex_array(self.program, [(buffers[0], "3f", "in_pos"), (buffers[1], "4f", "in_color"),
-                                              (buffers[2], "2f", "in_uv")], index_buffer=index, index_element_size=4)
-        texture = self.white
-        if mesh.texture is not None:
-            height, width = mesh.texture.shape[:2]
-            texture = ctx.texture((width, height), 4, np.ascontiguousarray(mesh.texture, dtype="u1").tobytes())
-            texture.build_mipmaps()
-        texture.use(0)
-        self.program["tex"].value = 0
-        vao.render()
-        for obj in (vao, index, *buffers) + ((texture,) if texture is not self.white else ()):
-            obj.release()
+    def _upload(self, meshes: list[Mesh]) -> list:
+        """(vertex array, texture) per mesh, cached for the last list of meshes drawn."""
+        if self._uploaded is not None and len(self._uploaded[0]) == len(meshes) and all(
+                a is b for a, b in zip(self._uploaded[0], meshes)):
+            return self._uploaded[1]
+        if self._uploaded is not None:
+            for obj in self._uploaded[2]:
+                obj.release()
+        ctx, drawables, owned = self.ctx, [], []
+        for mesh in meshes:
+            uvs = mesh.uvs if mesh.uvs is not None else np.zeros((len(mesh.positions), 2))
+            buffers = [ctx.buffer(np.ascontiguousarray(a, dtype="f4").tobytes()) for a in (mesh.positions, mesh.colors, uvs)]
+            index = ctx.buffer(np.ascontiguousarray(mesh.faces, dtype="i4").tobytes())
+            vao = ctx.vertex_array(self.program, [(buffers[0], "3f", "in_pos"), (buffers[1], "4f", "in_color"),
+                                                  (buffers[2], "2f", "in_uv")], index_buffer=index, index_element_size=4)
+            texture = self.white
+            if mesh.texture is not None:
+                height, width = mesh.texture.shape[:2]
+                texture = ctx.texture((width, height), 4, np.ascontiguousarray(mesh.texture, dtype="u1").tobytes())
+                texture.build_mipmaps()
+                owned.append(texture)
+            drawables.append((vao, texture))
+            owned += [vao, index, *buffers]
+        self._uploaded = (meshes, drawables, owned)  # holding the meshes keeps their identities unique
+        return drawables
 
     def _read(self) -> Render:
         """Resolve the samples on the GL side (only R x R pixels come back), then quantise."""

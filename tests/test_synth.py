@@ -60,8 +60,9 @@ def test_xyza_pixels_project_onto_themselves(preset, body_run, head_run):
     Tolerance 0.75 px at 64^2: 8-bit xyza moves a point by at most half a step, bw / 510, per axis.
     Orthographic: that is R / 510 = 0.125 px per image axis (0.18 px diagonally). Perspective: a
     displacement dp moves the projection by at most |dp| * sqrt(focal^2 + 1/4) * R / depth, with
-    |dp| <= sqrt(3) bw / 510, focal 1.87 and depth >= dist - bw / 2 (2.45 body, 0.65 head): 0.36 px
-    body, 0.45 px head. 0.75 px leaves a margin of 1.6x; the raw float test below is the tight one.
+    |dp| <= sqrt(3) bw / 510, focal 1.87 and depth >= dist - |p|: >= 2.4 for the body (|p| < 1.1),
+    >= 0.48 for the head (the bust spans 0.85 bw, so |p| <= sqrt(3) * 0.85 bw / 2). That is at most
+    0.37 px (body) and 0.61 px (head); the raw float test below is the tight one.
     """
     root = body_run if preset == "body" else head_run
     rs, boxwarp = Renderset(root, PRESETS[preset].renderset), PRESETS[preset].boxwarp

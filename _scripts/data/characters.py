@@ -1,12 +1,12 @@
 """Procedural anime-like characters as triangle meshes, deterministic per character id.
 
 Each character has details seen only from the front (eyes, mouth, buttons or a tie, shoe tips) and
-only from the back (a patterned back of the hair, a bow, a backpack), so its back view is never its
-mirrored front view: a model must use the back image to get the back right.
+only from the back (a patterned back of the hair, a sailor collar, a bow, a backpack), so its back
+view is never its mirrored front view: a model must use the back image to get the back right.
 
 Parts are built in "head units" (head radius about 1, feet at y = 0, facing +z), then scaled into the
-preset's box. Colours are flat per part with a mild shading baked in from a fixed light, so the unlit
-renderer still shows the shape.
+preset's box. Colours are flat per part with a mild shading from above baked in (the same seen from
+the front and the back), so the unlit renderer still shows the shape.
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from _scripts.data.gl_render import Mesh
 from training.data_layout import PRESETS
@@ -129,7 +130,8 @@ def _vertical(ys: np.ndarray, z: float | np.ndarray = 0.0) -> np.ndarray:
     return np.stack(np.broadcast_arrays(0.0, ys, z), 1)
 
 
-def ellipsoid(centre, radii, color: Color | ColorFn, rot: np.ndarray | None = None, n: int = 24) -> Part:
+def ellipsoid(centre: ArrayLike, radii: ArrayLike, color: Color | ColorFn, rot: np.ndarray | None = None,
+              n: int = 24) -> Part:
     theta = np.linspace(0, math.pi, n // 2 + 1)[:, None]
     phi = np.linspace(0, 2 * math.pi, n, endpoint=False)[None]
     unit = np.stack(np.broadcast_arrays(np.sin(theta) * np.sin(phi), np.cos(theta), np.sin(theta) * np.cos(phi)), -1)
@@ -139,8 +141,8 @@ def ellipsoid(centre, radii, color: Color | ColorFn, rot: np.ndarray | None = No
                   caps=False)
 
 
-def tube(path, radii, color: Color | ColorFn, n: int = 16, arc: tuple[float, float] | None = None,
-         pleats: int = 0) -> Part:
+def tube(path: ArrayLike, radii: ArrayLike, color: Color | ColorFn, n: int = 16,
+         arc: tuple[float, float] | None = None, pleats: int = 0) -> Part:
     """A swept tube along a path (K, 3) with radius (K,) or elliptical radii (K, 2); an arc (degrees,
     0 = +x, 90 = +z for a downward path) leaves it open; pleats ripple the radius."""
     path = np.asarray(path, float)

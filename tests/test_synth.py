@@ -155,7 +155,8 @@ def test_layout_is_complete(body_run):
     assert set(meta) == expected_meta
     front = RenderParams.from_meta(meta[rs.meta_key("ortho", ids[0], "front")]["render_params"])
     assert front == preset.ortho_params("front")
-    assert RenderParams.from_meta(meta[rs.meta_key("rgb", ids[0], "0001")]["render_params"]) == preset.random_params(ids[0], 1)
+    random = RenderParams.from_meta(meta[rs.meta_key("rgb", ids[0], "0001")]["render_params"])
+    assert random == preset.random_params(ids[0], 1)
     assert not list(body_run.rglob("*.tmp"))
 
 

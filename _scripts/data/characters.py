@@ -231,7 +231,8 @@ COAT_DEPTH = 0.68
 
 
 def coat_profile(t: Traits, s: Skeleton, ys: np.ndarray) -> np.ndarray:
-    return np.interp(ys, [s.knee_y, s.hip_y, s.waist_y, s.shoulder_y], [t.hip * 1.4, t.hip * 1.1, t.hip * 0.95, t.shoulder * 0.95])
+    return np.interp(ys, [s.knee_y, s.hip_y, s.waist_y, s.shoulder_y],
+                     [t.hip * 1.4, t.hip * 1.1, t.hip * 0.95, t.shoulder * 0.95])
 
 
 def clothes(t: Traits, s: Skeleton) -> list[Part]:
@@ -354,7 +355,7 @@ def bow(t: Traits, centre: np.ndarray, size: float) -> list[Part]:
     for side in (-1.0, 1.0):
         parts.append(ellipsoid(centre + [side * 0.3 * size, 0.05 * size, 0], (0.3 * size, 0.17 * size, 0.07 * size),
                                t.accent, rot=_rot_z(side * 20)))
-        tail = [centre, centre + [side * 0.15 * size, -0.35 * size, -0.03], centre + [side * 0.25 * size, -0.7 * size, -0.03]]
+        tail = centre + np.array([[0, 0, 0], [side * 0.15, -0.35, 0], [side * 0.25, -0.7, 0]]) * size - [0, 0, 0.03]
         parts.append(tube(tail, np.stack([np.full(3, 0.08 * size), np.full(3, 0.025 * size)], 1), t.accent))
     return parts
 

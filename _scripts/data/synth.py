@@ -262,8 +262,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="everything follows from it (default 0)")
     parser.add_argument("--views", type=_count, help="random views per character (default: the preset's, 16 body, 8 head)")
     parser.add_argument("--grid", choices=GRID_CHOICES, default="eval",
-                        help="the 60-view rgb60/xyza60 evaluation grid: for val/test characters (eval, default), all, none")
-    parser.add_argument("--splits", type=_splits, default=(0.8, 0.1, 0.1), help="train,val,test fractions (default 0.8,0.1,0.1)")
+                        help="the 60-view rgb60/xyza60 evaluation grid: for val/test characters (eval, "
+                        "default), all, none")
+    parser.add_argument("--splits", type=_splits, default=(0.8, 0.1, 0.1),
+                        help="train,val,test fractions (default 0.8,0.1,0.1)")
     parser.add_argument("--workers", type=_positive, default=2, help="render processes (default 2)")
     parser.add_argument("--shard", type=_shard, help="K/N: render only every N-th character from K, skip complete "
                         "ones, write a partial meta; run 'merge' after all shards")

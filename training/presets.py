@@ -36,7 +36,7 @@ def model_config(preset: str, fusion: str = "attention", encoder: str = "pat", m
     data = DATA_PRESETS["head" if preset == "head" else "body"]
     if preset == "tiny":
         plane_channels = 8
-        backbone = BackboneConfig(resolution=64, plane_channels=plane_channels, plane_depth=2, channel_base=2048,
+        backbone = BackboneConfig(resolution=64, plane_channels=plane_channels, plane_depth=1, channel_base=2048,
                                   channel_max=128, mapping_layers=2)
         enc = EncoderConfig(kind=encoder, image_resolution=64, widths=(16, 32, 64, 128), depths=(1, 1, 1, 1),
                             out_channels=(128, 64, 32))
@@ -45,7 +45,7 @@ def model_config(preset: str, fusion: str = "attention", encoder: str = "pat", m
                                    hidden_channels=32)
         disc = DiscriminatorConfig(img_resolution=img, channel_base=1024, channel_max=128, mapping_layers=2,
                                    mask_d=mask_d, mask_resolution=32, mask_channel_base=256, mask_channel_max=32)
-        n_coarse = n_fine = 24
+        n_coarse = n_fine = 12  # the box-clipped interval keeps 24 samples per ray dense enough at 32 px
         fusion_cfg = FusionConfig(mode=fusion, plane_channels=plane_channels, dim=32, heads=4)
     else:
         plane_channels = 16

@@ -1,0 +1,80 @@
+"""Snapshots: state dicts only (loaded with weights_only=True), written atomically, found by kimg.
+
+A snapshot holds G, G_ema, D, both optimizers, every RNG state and the progress counters, so a
+resumed run continues exactly. It is written to a temporary file in the same folder, flushed to disk
+and renamed over the final name: an interrupted write never damages the previous snapshots.
+"""
+from __future__ import annotations
+
+import os
+import random
+import re
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+SNAPSHOT_RE = re.compile(r"network-snapshot-(\d{6})\.pt$")
+
+
+def snapshot_name(kimg: int) -> str:
+    return f"network-snapshot-{kimg:06d}.pt"
+
+
+def atomic_save(obj: dict, path: Path) -> None:
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def list_snapshots(run_dir: Path) -> list[Path]:
+    """Snapshots of a run folder, oldest first (by kimg)."""
+    found = [p for p in Path(run_dir).glob("network-snapshot-*.pt") if SNAPSHOT_RE.search(p.name)]
+    return sorted(found, key=lambda p: int(SNAPSHOT_RE.search(p.name).group(1)))
+
+
+def resolve_snapshot(path: Path) -> Path:
+    """A snapshot file, or the newest snapshot of a run folder; one-line errors otherwise."""
+    path = Path(path)
+    if path.is_dir():
+        snaps = list_snapshots(path)
+        if not snaps:
+            raise FileNotFoundError(f"{path}: no network-snapshot-*.pt in this run folder")
+        return snaps[-1]
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: snapshot not found")
+    return path
+
+
+def load_snapshot(path: Path, map_location: str | torch.device = "cpu") -> dict:
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises many types for a damaged or foreign file
+        raise ValueError(f"{path}: not a readable NOVA-3D snapshot ({type(exc).__name__}: {exc})") from None
+
+
+def rng_state() -> dict:
+    """Every global RNG as plain tensors/ints (weights_only-loadable)."""
+    np_state = np.random.get_state()
+    state = {"torch": torch.get_rng_state(), "numpy_keys": torch.from_numpy(np_state[1].astype(np.int64)),
+             "numpy_pos": int(np_state[2]), "python": torch.tensor(random.getstate()[1], dtype=torch.int64)}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(("MT19937", state["numpy_keys"].numpy().astype(np.uint32), state["numpy_pos"], 0, 0.0))
+    random.setstate((3, tuple(int(v) for v in state["python"].tolist()), None))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

@@ -1,7 +1,10 @@
 """EasyDict, object lookup by dotted name, and formatting helpers."""
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import types
+import typing
 from typing import Any
 
 
@@ -67,3 +70,27 @@ def format_time(seconds: float) -> str:
     if s < 86400:
         return f"{s // 3600}h {(s // 60) % 60:02d}m"
     return f"{s // 86400}d {(s // 3600) % 24:02d}h"
+
+
+def dataclass_from_dict(cls: type, data: dict) -> Any:
+    """Rebuild a (nested) dataclass from ``dataclasses.asdict`` output, e.g. a config read from JSON.
+
+    Fields typed as dataclasses (or ``Optional`` of one) are rebuilt recursively; lists become tuples
+    where the field is a tuple. Unknown keys raise ValueError naming them.
+    """
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise ValueError(f"{cls.__name__} has no field(s) {', '.join(sorted(unknown))}")
+    kwargs = {}
+    for name, value in data.items():
+        hint = hints[name]
+        options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+        target = next((t for t in options if dataclasses.is_dataclass(t)), None)
+        if target is not None and isinstance(value, dict):
+            value = dataclass_from_dict(target, value)
+        elif isinstance(value, list) and any(typing.get_origin(t) is tuple or t is tuple for t in options):
+            value = tuple(value)
+        kwargs[name] = value
+    return cls(**kwargs)

@@ -3,7 +3,8 @@
 A query like ``human_mv_panic3d_mask_encoder_attention-00001-000920`` names
 ``<runs>/human_mv_panic3d_mask_encoder_attention/00001/network-snapshot-000920.pt`` (runs default:
 ``$PROJECT_DN/_train/eg3dc/runs``). The run name may itself contain dashes; RUN and KIMG are the last
-two fields. The snapshot's training config rebuilds the networks; G_ema's weights are loaded.
+two fields. The model config stored in the snapshot rebuilds the networks (so later changes to the
+presets never break old snapshots); G_ema's weights are loaded.
 """
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from pathlib import Path
 
 import torch
 
-from training.presets import ModelConfig, model_config
+from dnnlib import dataclass_from_dict
+from training.presets import ModelConfig
 from training.snapshot import load_snapshot, snapshot_name
 from training.triplane import NovaGenerator
 
@@ -50,11 +52,13 @@ class LoadedGenerator:
 def load_generator(path: Path, device: torch.device | str = "cpu") -> LoadedGenerator:
     """G_ema of a snapshot, in eval mode, on device."""
     state = load_snapshot(path)
-    if "G_ema" not in state or "train_config" not in state:
-        raise ValueError(f"{path}: not a NOVA-3D training snapshot (no G_ema / train_config)")
-    cfg = json.loads(state["train_config"])
-    mc = model_config(cfg["preset"], cfg["fusion"], cfg["encoder"], cfg["mask_d"], cfg["superresolution"])
-    mc.generator.use_precomputed_features = cfg.get("use_features", False)
+    if not {"G_ema", "train_config", "model_config"} <= set(state):
+        raise ValueError(f"{path}: not a NOVA-3D training snapshot (needs G_ema, train_config, model_config)")
+    mc = dataclass_from_dict(ModelConfig, json.loads(state["model_config"]))
     G = NovaGenerator(mc.generator)
-    G.load_state_dict(state["G_ema"])
+    try:
+        G.load_state_dict(state["G_ema"])
+    except RuntimeError as exc:
+        raise ValueError(f"{path}: G_ema does not match its stored model config ({str(exc).splitlines()[1].strip()})") from None
+    cfg = json.loads(state["train_config"])
     return LoadedGenerator(G=G.to(device).eval().requires_grad_(False), model=mc, train_config=cfg, path=Path(path))

@@ -105,7 +105,7 @@ class Trainer:
                 "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(), "rng": rng_state(),
                 "gen": self.gen.get_state(), "progress": {"nimg": self.nimg, "step": self.step,
                                                            "nan_skips": self.nan_skips},
-                "train_config": json.dumps(asdict(self.cfg))}
+                "train_config": json.dumps(asdict(self.cfg)), "model_config": json.dumps(asdict(self.model_cfg))}
 
     def load_state_dict(self, state: dict) -> None:
         for name in ("G", "G_ema", "D", "opt_G", "opt_D"):

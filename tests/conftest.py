@@ -27,3 +27,26 @@ def body_root(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def head_root(tmp_path_factory) -> Path:
     return _make(tmp_path_factory.mktemp("synth-head"), "head", 5)
+
+
+@pytest.fixture(scope="session")
+def tiny_snapshot(body_root, tmp_path_factory) -> Path:
+    """A tiny-preset snapshot after 2 training steps on the body fixture: runs/tiny_test/00000/...-000000.pt.
+
+    Its inferquery is 'tiny_test-00000-000000' with runs root = the returned path's parents[2].
+    """
+    import torch
+
+    from training.loss import LossConfig
+    from training.training_loop import TrainConfig, Trainer
+
+    run_dir = tmp_path_factory.mktemp("runs") / "tiny_test" / "00000"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        Trainer(TrainConfig(run_dir=str(run_dir), data=str(body_root), preset="tiny", batch=2, kimg=0.004,
+                            tick_kimg=0.004, snap_ticks=1, workers=0, device="cpu", n_sample_chars=1,
+                            loss=LossConfig(density_reg_points=64))).run()
+    finally:
+        torch.set_num_threads(threads)
+    return run_dir / "network-snapshot-000000.pt"

@@ -9,6 +9,12 @@ mean of each s x s block; world xyz is the block's central sample, which lies ex
 centre. The foreground mask is "alpha above the mask threshold and the centre sample covered", and
 alpha is capped at the threshold where the centre is not covered, so the mask always agrees with
 the alpha written to the PNGs.
+
+Materials (glTF's alpha modes): a mesh has its own alpha cutoff (0 keeps every fragment: OPAQUE), may
+cull its back faces, or be alpha-blended. Blended meshes are drawn after all others without writing
+depth, meshes and triangles sorted back to front for each view (an approximation where blended
+triangles intersect or interleave between meshes); their xyz is the nearest blended surface with
+alpha >= 0.5 in front of the opaque ones, drawn in a second pass that writes depth and xyz only.
 """
 from __future__ import annotations
 
@@ -27,6 +33,7 @@ EGL_HINT = ("install the system packages libegl1 libgl1-mesa-dri (Debian/Ubuntu)
 _VERTEX_SHADER = """
 #version 330
 uniform mat4 world2clip;
+uniform vec4 clip_plane;
 in vec3 in_pos;
 in vec4 in_color;
 in vec2 in_uv;
@@ -38,6 +45,7 @@ void main() {
     v_color = in_color;
     v_uv = in_uv;
     gl_Position = world2clip * vec4(in_pos, 1.0);
+    gl_ClipDistance[0] = dot(clip_plane, vec4(in_pos, 1.0));
 }
 """
 
@@ -45,6 +53,7 @@ _FRAGMENT_SHADER = """
 #version 330
 uniform sampler2D tex;
 uniform float alpha_cutoff;
+uniform bool blend;
 in vec3 v_pos;
 in vec4 v_color;
 in vec2 v_uv;
@@ -53,7 +62,7 @@ layout(location = 1) out vec4 out_xyz;
 void main() {
     vec4 color = v_color * texture(tex, v_uv);
     if (color.a < alpha_cutoff) discard;
-    out_color = vec4(color.rgb, 1.0);
+    out_color = vec4(color.rgb, blend ? color.a : 1.0);
     out_xyz = vec4(v_pos, 1.0);
 }
 """
@@ -68,6 +77,7 @@ void main() {
 """
 
 # Resolves each s x s block: mean colour of the covered samples, coverage, and the centre sample's xyz.
+# The samples hold premultiplied colour (opaque fragments have alpha 1, blending composites over them).
 _RESOLVE_FRAGMENT_SHADER = """
 #version 330
 uniform sampler2D color_ss;
@@ -82,7 +92,7 @@ void main() {
     for (int j = 0; j < s; ++j) {
         for (int i = 0; i < s; ++i) {
             vec4 c = texelFetch(color_ss, base + ivec2(i, j), 0);
-            sum += c.rgb * c.a;
+            sum += c.rgb;
             coverage += c.a;
         }
     }
@@ -90,6 +100,10 @@ void main() {
     out_xyz = texelFetch(xyz_ss, base + ivec2(s / 2), 0);
 }
 """
+
+
+GL_CLIP_DISTANCE0 = 0x3000
+BLEND_XYZ_CUTOFF = 0.5  # a blended surface gives the pixel its xyz where its alpha reaches this
 
 
 class RendererUnavailable(RuntimeError):
@@ -101,13 +115,28 @@ class Mesh:
     """A triangle mesh: positions (V, 3), faces (F, 3), colours (V, 4) in [0, 1], optional uv (V, 2)
     and one RGBA uint8 texture (H, W, 4) whose texels multiply the vertex colours. Texture row 0 is
     v = 0, which is glTF's convention for an image uploaded as stored. Fragments whose alpha is
-    below the renderer's alpha_cutoff are cut out (alpha-masked hair cards)."""
+    below alpha_cutoff (None: the renderer's) are cut out (alpha-masked hair cards); 0 keeps them all.
+    blend: alpha-blended (semi-transparent) instead. double_sided False culls the faces whose back
+    is seen (front faces wind counter-clockwise, as in glTF). Meshes may share one texture array:
+    it is uploaded once."""
 
     positions: np.ndarray
     faces: np.ndarray
     colors: np.ndarray
     uvs: np.ndarray | None = None
     texture: np.ndarray | None = None
+    alpha_cutoff: float | None = None
+    blend: bool = False
+    double_sided: bool = True
+
+
+@dataclass
+class _Drawable:
+    mesh: Mesh
+    vao: object
+    texture: object
+    index: object
+    centre: np.ndarray
 
 
 @dataclass
@@ -164,7 +193,7 @@ class MeshRenderer:
         self.resolution, self.supersample = resolution, supersample
         self.ctx = create_context()
         self.program = self.ctx.program(vertex_shader=_VERTEX_SHADER, fragment_shader=_FRAGMENT_SHADER)
-        self.program["alpha_cutoff"].value = alpha_cutoff
+        self.alpha_cutoff = alpha_cutoff
         size = (resolution * supersample,) * 2
         self.samples = [self.ctx.texture(size, 4, dtype="f1"), self.ctx.texture(size, 4, dtype="f4")]
         for texture in self.samples:
@@ -183,33 +212,72 @@ class MeshRenderer:
         self.ctx.release()
 
     def render(self, meshes: Mesh | Sequence[Mesh], label: torch.Tensor | np.ndarray,
-               near: float, far: float) -> Render:
-        """Draw the meshes (unlit, depth tested, no culling) from the camera of a 25-float label.
+               near: float, far: float, clip_plane: Sequence[float] | None = None) -> Render:
+        """Draw the meshes (unlit, depth tested) from the camera of a 25-float label.
 
-        Passing the same Mesh objects again reuses their uploaded buffers and textures (a character
-        is seen from many views), so do not modify a Mesh in place between renders.
+        clip_plane (a, b, c, d) keeps only the geometry where a x + b y + c z + d >= 0 (a head cut
+        from its body). Passing the same Mesh objects again reuses their uploaded buffers and
+        textures (a character is seen from many views), so do not modify a Mesh in place between renders.
         """
         ctx = self.ctx
         self.fbo.use()
         self.fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
         ctx.enable(ctx.DEPTH_TEST)
-        ctx.disable(ctx.CULL_FACE)
+        ctx.enable_direct(GL_CLIP_DISTANCE0)
+        ctx.front_face = "cw"  # gl_projection flips image rows, which turns the winding over
+        ctx.cull_face = "back"
         self.program["world2clip"].write(gl_projection(label, near, far).astype("f4").T.tobytes())
+        self.program["clip_plane"].value = tuple(float(v) for v in (clip_plane or (0, 0, 0, 1)))
         self.program["tex"].value = 0
-        for vao, texture in self._upload([meshes] if isinstance(meshes, Mesh) else list(meshes)):
-            texture.use(0)
-            vao.render()
+        drawables = self._upload([meshes] if isinstance(meshes, Mesh) else list(meshes))
+        for item in drawables:
+            if not item.mesh.blend:
+                self._draw(item, self.alpha_cutoff if item.mesh.alpha_cutoff is None else item.mesh.alpha_cutoff)
+        blended = [item for item in drawables if item.mesh.blend]
+        if blended:
+            self._draw_blended(blended, label)
+        ctx.disable_direct(GL_CLIP_DISTANCE0)
         return self._read()
 
-    def _upload(self, meshes: list[Mesh]) -> list:
-        """(vertex array, texture) per mesh, cached for the last list of meshes drawn."""
+    def _draw(self, item: _Drawable, cutoff: float, blend: bool = False) -> None:
+        if item.mesh.double_sided:
+            self.ctx.disable(self.ctx.CULL_FACE)
+        else:
+            self.ctx.enable(self.ctx.CULL_FACE)
+        self.program["alpha_cutoff"].value = cutoff
+        self.program["blend"].value = blend
+        item.texture.use(0)
+        item.vao.render()
+
+    def _draw_blended(self, items: list[_Drawable], label: torch.Tensor | np.ndarray) -> None:
+        """Colour composited back to front without depth writes, then depth + xyz of the solid parts."""
+        ctx, fbo = self.ctx, self.fbo
+        cam2world = np.asarray(split_label(torch.as_tensor(label).reshape(25))[0], np.float64)
+        forward, eye = cam2world[:3, 2], cam2world[:3, 3]
+        items = sorted(items, key=lambda item: -float((item.centre - eye) @ forward))
+        for item in items:
+            depth = (item.mesh.positions[item.mesh.faces].mean(1) - eye) @ forward
+            item.index.write(np.ascontiguousarray(item.mesh.faces[np.argsort(-depth, kind="stable")], "i4").tobytes())
+        ctx.enable(ctx.BLEND)
+        ctx.blend_func = (ctx.SRC_ALPHA, ctx.ONE_MINUS_SRC_ALPHA, ctx.ONE, ctx.ONE_MINUS_SRC_ALPHA)
+        fbo.depth_mask, fbo.color_mask = False, ((True,) * 4, (False,) * 4)
+        for item in items:
+            self._draw(item, 1 / 255, blend=True)
+        ctx.disable(ctx.BLEND)
+        fbo.depth_mask, fbo.color_mask = True, ((False,) * 4, (True,) * 4)
+        for item in items:
+            self._draw(item, BLEND_XYZ_CUTOFF)
+        fbo.color_mask = ((True,) * 4, (True,) * 4)
+
+    def _upload(self, meshes: list[Mesh]) -> list[_Drawable]:
+        """Vertex array, texture and index buffer per mesh, cached for the last list of meshes drawn."""
         if self._uploaded is not None and len(self._uploaded[0]) == len(meshes) and all(
                 a is b for a, b in zip(self._uploaded[0], meshes)):
             return self._uploaded[1]
         if self._uploaded is not None:
             for obj in self._uploaded[2]:
                 obj.release()
-        ctx, drawables, owned = self.ctx, [], []
+        ctx, drawables, owned, textures = self.ctx, [], [], {}
         for mesh in meshes:
             uvs = mesh.uvs if mesh.uvs is not None else np.zeros((len(mesh.positions), 2))
             buffers = [ctx.buffer(np.ascontiguousarray(a, dtype="f4").tobytes()) for a in (mesh.positions, mesh.colors, uvs)]
@@ -217,12 +285,15 @@ class MeshRenderer:
             vao = ctx.vertex_array(self.program, [(buffers[0], "3f", "in_pos"), (buffers[1], "4f", "in_color"),
                                                   (buffers[2], "2f", "in_uv")], index_buffer=index, index_element_size=4)
             texture = self.white
-            if mesh.texture is not None:
+            if mesh.texture is not None and id(mesh.texture) not in textures:
                 height, width = mesh.texture.shape[:2]
-                texture = ctx.texture((width, height), 4, np.ascontiguousarray(mesh.texture, dtype="u1").tobytes())
-                texture.build_mipmaps()
-                owned.append(texture)
-            drawables.append((vao, texture))
+                textures[id(mesh.texture)] = ctx.texture((width, height), 4,
+                                                         np.ascontiguousarray(mesh.texture, dtype="u1").tobytes())
+                textures[id(mesh.texture)].build_mipmaps()
+                owned.append(textures[id(mesh.texture)])
+            if mesh.texture is not None:
+                texture = textures[id(mesh.texture)]
+            drawables.append(_Drawable(mesh, vao, texture, index, np.asarray(mesh.positions, np.float64).mean(0)))
             owned += [vao, index, *buffers]
         self._uploaded = (meshes, drawables, owned)  # holding the meshes keeps their identities unique
         return drawables
@@ -231,7 +302,7 @@ class MeshRenderer:
         """Resolve the samples on the GL side (only R x R pixels come back), then quantise."""
         ctx, r = self.ctx, self.resolution
         self.out.use()
-        ctx.disable(ctx.DEPTH_TEST)
+        ctx.disable(ctx.DEPTH_TEST | ctx.CULL_FACE)
         self.samples[0].use(1)
         self.samples[1].use(2)
         self.resolve_vao.render(vertices=3)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import pytest
 import torch
@@ -147,3 +146,16 @@ def test_paper_header_and_small_fid_cells():
     assert "LPIPS AlexNet v0.1 fed [0, 1] images" in md and "reproduces the original" in md
     assert "| front | 1 | 1.000 | 2.000 | 3.000 | 4.000 | n/a (1 image) |" in md
     assert "| 360 | 12 | 1.000 | 2.000 | 3.000 | 4.000 | 5.000 |" in md
+
+
+def test_empty_predicted_surface_scores_f1_zero():
+    tally = Tally()
+    xyz = torch.rand(2, 3, 8, 8)
+    true = {"xyz": xyz, "alpha": torch.ones(2, 1, 8, 8)}
+    measure.score_geometry(tally, "c1", {"xyz": xyz, "alpha": torch.zeros(2, 1, 4, 4)}, true, torch.device("cpu"))
+    measure.score_geometry(tally, "c2", {"xyz": xyz, "alpha": torch.ones(2, 1, 8, 8)}, true, torch.device("cpu"))
+    assert tally.empty_surfaces == ["c1"]
+    assert tally.geometry["f1@5"] == [0.0, 100.0] and tally.geometry["chamfer"] == [0.0]
+    _, geometry, notes = measure.summarize(tally, FeatureNets())
+    assert geometry == {"characters": 2, "chamfer": 0.0, "f1@5": 50.0, "f1@10": 50.0}
+    assert any("no predicted surface" in n for n in notes)

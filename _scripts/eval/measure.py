@@ -45,7 +45,7 @@ from training.feature_nets.inception import load_inception
 from training.fid import MIN_IMAGES, fid_from_features
 from training.geometry_metrics import PRED_ALPHA_THRESHOLD, THRESHOLDS, geometry_scores, sample_points, surface_points, threshold_name
 from training.image_metrics import PROTOCOLS, protocol_psnr, protocol_ssim
-from training.inference import resolve_inferquery, load_generator
+from training.inference import LoadedGenerator, load_generator, resolve_inferquery
 from training.perceptual import from_weights as lpips_from_weights
 from training.triplane import Planes
 
@@ -174,7 +174,8 @@ def _seed(char_id: str, what: str) -> int:
 
 @dataclass
 class Tally:
-    """Per-character metric means and the subsets' Inception features, accumulated over characters."""
+    """Per-character metric means and the subsets' Inception features, accumulated over characters;
+    ``empty_surfaces``: characters whose renders have no surface pixel."""
 
     values: dict[str, dict[str, list[float]]] = field(
         default_factory=lambda: {s: {m: [] for m in IMAGE_METRICS if m != "fid"} for s in SUBSETS})
@@ -209,8 +210,12 @@ def score_geometry(tally: Tally, char_id: str, pred: dict[str, torch.Tensor], tr
     """Adds one character's chamfer and F-scores (surface points over all its measured views)."""
     p = surface_points(pred["xyz"], pred["alpha"], PRED_ALPHA_THRESHOLD)
     t = surface_points(true["xyz"], true["alpha"], MASK_THRESHOLD / 255)
-    if len(p) == 0 or len(t) == 0:
+    if len(t) == 0:
+        raise DatasetError(f"character {char_id}: its xyza images have no foreground pixel")
+    if len(p) == 0:  # nothing predicted: recall 0, so F1 0; the chamfer distance is undefined
         tally.empty_surfaces.append(char_id)
+        for name in GEOMETRY_METRICS[1:]:
+            tally.geometry[name].append(0.0)
         return
     scores = geometry_scores(sample_points(p, seed=_seed(char_id, "pred")).to(device),
                              sample_points(t, seed=_seed(char_id, "true")).to(device))
@@ -218,7 +223,7 @@ def score_geometry(tally: Tally, char_id: str, pred: dict[str, torch.Tensor], tr
         tally.geometry[name].append(value)
 
 
-def open_dataset(data: Path, preset: str, split: str, generator) -> NovaHumanDataset:
+def open_dataset(data: Path, preset: str, split: str, generator: LoadedGenerator) -> NovaHumanDataset:
     """The split at its stored resolution (targets unresized), condition images as the model was trained."""
     probe = NovaHumanDataset(DatasetConfig(root=str(data), preset=preset, split=split))
     size = stored_size(probe.rs, {c.char_id: c for c in probe.chars})
@@ -244,11 +249,12 @@ def summarize(tally: Tally, nets: FeatureNets) -> tuple[dict, dict, list[str]]:
     if nets.inception is not None:
         notes.append(f"FID needs >= {MIN_IMAGES} images per set and is biased for sets much smaller than its "
                      f"2048 feature dimensions: read it with the image count beside it")
-    geometry = {"characters": len(tally.geometry["chamfer"])}
+    geometry = {"characters": len(tally.geometry[GEOMETRY_METRICS[1]])}
     geometry.update({m: float(np.mean(v)) if v else None for m, v in tally.geometry.items()})
     if tally.empty_surfaces:
-        notes.append(f"geometry: no surface pixels for {len(tally.empty_surfaces)} character(s) "
-                     f"({', '.join(tally.empty_surfaces[:5])}); left out of the geometry means")
+        notes.append(f"geometry: no predicted surface (alpha > {PRED_ALPHA_THRESHOLD}) for "
+                     f"{len(tally.empty_surfaces)} character(s) ({', '.join(tally.empty_surfaces[:5])}): F1 0, "
+                     f"left out of the chamfer mean")
     return subsets, geometry, notes
 
 

@@ -195,6 +195,85 @@ def bench_ops(ctx: BenchContext) -> dict:
     return results
 
 
+# Real-character rendering: copies of one 30k-triangle textured .glb through the render CLI, 21 views
+# each (5 ortho + 16 random, no evaluation grid), with the workers of a 2-core machine.
+RENDER_SIZES = {"full": dict(characters=8, res=512, workers=2), "small": dict(characters=4, res=512, workers=2),
+                "tiny": dict(characters=1, res=64, workers=1)}
+RENDER_TRIANGLES, RENDER_TEXTURE = 30_000, 1024
+
+
+def write_bench_character(path: Path, triangles: int = RENDER_TRIANGLES, texture: int = RENDER_TEXTURE) -> int:
+    """A textured .glb standing in for a character: a wavy body of revolution (feet at y = 0, 1.8
+    tall) with about `triangles` triangles and a striped gradient texture. Returns its triangle count."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from _scripts.data.gltf import write_glb
+
+    cols = 150
+    rows = max(1, round(triangles / (2 * cols)))
+    theta, phi = np.meshgrid(np.linspace(0, np.pi, rows + 1), np.linspace(0, 2 * np.pi, cols + 1), indexing="ij")
+    radius = 0.3 * np.sin(theta) * (1 + 0.25 * np.cos(5 * theta))
+    positions = np.stack([radius * np.sin(phi), 0.9 + 0.9 * np.cos(theta), radius * np.cos(phi)], -1).reshape(-1, 3)
+    uvs = np.stack([phi / (2 * np.pi), theta / np.pi], -1).reshape(-1, 2)
+    a = (np.arange(rows)[:, None] * (cols + 1) + np.arange(cols)[None]).ravel()
+    faces = np.concatenate([np.stack([a, a + cols + 1, a + 1], 1), np.stack([a + 1, a + cols + 1, a + cols + 2], 1)])
+    v, u = np.mgrid[0:texture, 0:texture] / texture
+    texels = np.stack([u, v, 0.5 + 0.5 * np.sin(40 * v), np.ones_like(u)], -1)
+    png = io.BytesIO()
+    Image.fromarray((texels * 255).astype(np.uint8)).save(png, format="PNG")
+    chunks = [positions.astype(np.float32).tobytes(), uvs.astype(np.float32).tobytes(),
+              faces.astype(np.uint32).tobytes(), png.getvalue()]
+    views, blob = [], b""
+    for chunk in chunks:
+        blob += b"\0" * (-len(blob) % 4)
+        views.append({"buffer": 0, "byteOffset": len(blob), "byteLength": len(chunk)})
+        blob += chunk
+    accessors = [{"bufferView": 0, "componentType": 5126, "count": len(positions), "type": "VEC3",
+                  "min": positions.min(0).tolist(), "max": positions.max(0).tolist()},
+                 {"bufferView": 1, "componentType": 5126, "count": len(uvs), "type": "VEC2"},
+                 {"bufferView": 2, "componentType": 5125, "count": faces.size, "type": "SCALAR"}]
+    write_glb(path, {
+        "asset": {"version": "2.0"}, "buffers": [{"byteLength": len(blob)}], "bufferViews": views,
+        "accessors": accessors, "images": [{"bufferView": 3, "mimeType": "image/png"}], "textures": [{"source": 0}],
+        "materials": [{"pbrMetallicRoughness": {"baseColorTexture": {"index": 0}}}],
+        "meshes": [{"primitives": [{"attributes": {"POSITION": 0, "TEXCOORD_0": 1}, "indices": 2, "material": 0}]}],
+        "nodes": [{"mesh": 0}], "scenes": [{"nodes": [0]}], "scene": 0}, blob)
+    return len(faces)
+
+
+def bench_render(ctx: BenchContext) -> dict:
+    """Characters per minute through ``python -m _scripts.data.render`` (load, place, render, write
+    PNGs), timed once over the whole batch: worker start-up included, repeats not used."""
+    import contextlib
+    import shutil
+    import sys
+    import tempfile
+
+    from _scripts.data import render
+
+    s = RENDER_SIZES[ctx.size]
+    with tempfile.TemporaryDirectory() as tmp:
+        src, out = Path(tmp) / "in", Path(tmp) / "out"
+        src.mkdir()
+        triangles = write_bench_character(src / "bench0.glb")
+        for k in range(1, s["characters"]):
+            shutil.copy(src / "bench0.glb", src / f"bench{k}.glb")
+        args = ["--in", str(src), "--out", str(out), "--preset", "body", "--res", str(s["res"]), "--grid", "none",
+                "--splits", "1,0,0", "--workers", str(s["workers"])]
+        start = time.perf_counter()
+        with contextlib.redirect_stdout(sys.stderr):  # stdout carries the JSON
+            render.main(args)
+        seconds = time.perf_counter() - start
+        meta = json.loads((out / "renders" / "human_rutileE" / "human_rutileE_meta.json").read_text())
+    rendered = len({key.split("/")[3] for key in meta})
+    return {"sizes": dict(s, triangles=triangles, texture=RENDER_TEXTURE, views=21), "seconds": round(seconds, 2),
+            "failed": s["characters"] - rendered, "characters_per_min": round(rendered * 60 / seconds, 2),
+            "target_per_min": 6, "unit": "characters per minute, one timed batch"}
+
+
 def not_implemented(ctx: BenchContext) -> dict:
     return {"status": "not implemented yet"}
 
@@ -202,7 +281,7 @@ def not_implemented(ctx: BenchContext) -> dict:
 SECTIONS: dict[str, Callable[[BenchContext], dict]] = {
     "ops": bench_ops,
     "train": not_implemented,
-    "render": not_implemented,
+    "render": bench_render,
     "infer": not_implemented,
 }
 

@@ -571,3 +571,15 @@ def test_bench_render_runs_the_real_path():
 
     result = bench_render(BenchContext(torch.device("cpu"), "tiny", 1, 0))
     assert result["characters_per_min"] > 0 and result["sizes"]["views"] == 21 and result["failed"] == 0
+
+
+def test_missing_egl_is_one_line(tmp_path, monkeypatch):
+    from _scripts.data import gl_render, synth
+
+    def no_egl():
+        raise gl_render.RendererUnavailable(f"cannot start a headless OpenGL (EGL) context; {gl_render.EGL_HINT}")
+    monkeypatch.setattr(gl_render, "create_context", no_egl)
+    monkeypatch.setattr(synth, "_renderer", None)  # render shares synth's per-process renderer
+    rc, lines = run_render(make_box(tmp_path), tmp_path / "out", *BATCH_ARGS, "--splits", "1,0,0")
+    assert rc == 1 and lines[-1].startswith("render: error: cannot start") and "libegl1" in lines[-1]
+    assert not any("Traceback" in line for line in lines)

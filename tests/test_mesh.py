@@ -80,7 +80,8 @@ def test_a_box_filling_density_is_closed_by_the_padding():
     mesh = M.extract_mesh(np.ones((6, 6, 6), np.float32), BOX, level=0.5)
     tm = trimesh.Trimesh(mesh.vertices, mesh.faces, process=False)
     assert tm.is_watertight and tm.volume > 0
-    assert np.abs(mesh.vertices).max() <= BOX / 2 + BOX / 5 / 2 + 1e-6  # half a step outside the box at most
+    assert np.abs(mesh.vertices).max() == pytest.approx(BOX / 2)  # the caps lie on the box's faces
+    assert abs(tm.volume - BOX ** 3) < 1e-4
 
 
 @pytest.mark.parametrize("fmt", M.MESH_FORMATS)

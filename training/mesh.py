@@ -2,7 +2,7 @@
 
 Density grid: the field is sampled at the nodes of a regular R^3 grid spanning the preset's box
 [-box_warp/2, box_warp/2]^3 (node spacing box_warp / (R - 1)), padded with one layer of zero density
-so surfaces that touch the box are closed. The generator's density depends on the view direction
+so surfaces that touch the box are closed (on the box's faces). The generator's density depends on the view direction
 (fusion attends over the front and back planes by ray direction), so a node's density is the mean of
 ``softplus(sigma - 1)`` over the ray directions of the four ortho cameras (front, back, left, right),
 the views whose depth and alpha were supervised in training.
@@ -93,11 +93,12 @@ def extract_mesh(grid: np.ndarray, box_warp: float, level: float) -> Mesh | None
     spacing = box_warp / (grid.shape[0] - 1)
     verts, faces, normals, _ = marching_cubes(padded, level=level, spacing=(spacing,) * 3,
                                               gradient_direction="descent", allow_degenerate=False)
-    verts = verts - (box_warp / 2 + spacing)
+    verts = np.clip(verts - (box_warp / 2 + spacing), -box_warp / 2, box_warp / 2)  # padding caps onto the box faces
     faces = faces[:, ::-1]  # skimage winds them clockwise seen from outside; glTF and PLY want counter-clockwise
     norms = np.linalg.norm(normals, axis=1, keepdims=True)
     normals = np.where(norms > 0, normals / np.maximum(norms, 1e-12), 0.0)
-    return Mesh(vertices=verts.astype(np.float32), faces=np.ascontiguousarray(faces, dtype=np.int32), normals=normals.astype(np.float32))
+    return Mesh(vertices=verts.astype(np.float32), faces=np.ascontiguousarray(faces, dtype=np.int32),
+                normals=normals.astype(np.float32))
 
 
 @torch.no_grad()

@@ -3,8 +3,8 @@
     python -m _scripts.reconstruct --front F.png --back B.png (--ckpt FILE | --inferquery Q) --out DIR
         [--video] [--mesh] [--no-bg-removal] [--device auto|cpu|cuda]
     several characters: repeat the pair (--front A_f.png --back A_b.png --front B_f.png --back B_b.png),
-    or --pairs LIST with one 'FRONT BACK [NAME]' per line (paths relative to the list's folder; blank
-    lines and lines starting with # are skipped).
+    or --pairs LIST with one 'FRONT BACK [NAME]' per line (whitespace-separated, so paths without
+    spaces; relative to the list's folder; blank lines and lines starting with # are skipped).
 
 The images are the character's orthographic front and back views (the back as seen from behind),
 on a transparent or plain background. Each is cleaned and framed like the training data

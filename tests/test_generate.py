@@ -106,6 +106,14 @@ def test_generate_errors_are_one_line(problem, tiny_snapshot, body_root, tmp_pat
     assert len(err) == 1 and err[0].startswith("error:") and expect in err[0]
 
 
+def test_every_flag_is_explained():
+    from _scripts import reconstruct
+
+    for parser in (generate.build_parser(), human_generate.build_parser(), reconstruct.build_parser()):
+        for action in parser._actions:
+            assert action.help and len(action.help) > 10, action.option_strings
+
+
 def test_camera_sets():
     body = PRESETS["body"]
     ortho = T.ortho_views(body)

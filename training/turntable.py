@@ -119,8 +119,8 @@ def render_views(G: NovaGenerator, planes: Planes, labels: torch.Tensor, size: i
 
 def write_video(frames: Iterable[np.ndarray], paths: list[Path], fps: float = 30.0) -> int:
     """Stream uint8 frames (H, W, 3) into every path (.mp4 via imageio-ffmpeg / libx264, .gif looping
-    forever); returns the number of frames written. Frames are written as they come, so a 360-frame
-    turntable never has to be held in memory for the mp4."""
+    forever); returns the number of frames written. Frames are consumed as they come: the mp4 encoder
+    streams them to disk (only the gif writer keeps its frames until it closes)."""
     writers = []
     try:
         for path in paths:

@@ -230,8 +230,8 @@ def select(ds: NovaHumanDataset, ids: list[str] | None, limit: int | None) -> li
 def build_parser(prog: str = "python -m _scripts.eval.generate",
                  description: str | None = None) -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog=prog, description=description or __doc__.split("\n")[0],
-                                 epilog="Outputs: see the module docstring (python -c 'import _scripts.eval.generate "
-                                        "as g; print(g.__doc__)').")
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog=__doc__[__doc__.index("Per character"):])
     add_model_args(ap)
     ap.add_argument("--data", type=Path, default=None,
                     help="data root holding renders/ and subsets/ (default: $PROJECT_DN/_data/lustrous)")

@@ -1,8 +1,8 @@
 """Benchmarks: ``python -m _scripts.bench [all|ops|train|render|infer] [--out FILE] [--device cpu|cuda]
 [--repeats N] [--size auto|full|small|tiny]`` prints one JSON object (and writes it to --out).
 
-Each section is a function ``bench_<name>(ctx) -> dict`` listed in SECTIONS; a section not written
-yet reports ``{"status": "not implemented yet"}``. Timings are ms per call, the median of ``repeats``
+Each section is a function ``bench_<name>(ctx) -> dict`` listed in SECTIONS (data, train and infer
+live in _scripts/bench_pipeline.py). Timings are ms per call, the median of ``repeats``
 calls after warm-up. Ops run their reference and (where CUDA is usable) CUDA paths side by side in
 the same process at the same sizes, so ``ref_over_cuda`` is a fair speed-up. ``--size auto`` takes the
 realistic training sizes on CUDA and smaller ones on CPU; the sizes used are part of the output.
@@ -23,6 +23,7 @@ from typing import Callable
 import click
 import torch
 
+from _scripts.bench_pipeline import bench_data, bench_infer, bench_train
 from torch_utils import custom_ops
 
 SIZES = ("full", "small", "tiny")
@@ -274,15 +275,12 @@ def bench_render(ctx: BenchContext) -> dict:
             "target_per_min": 6, "unit": "characters per minute, one timed batch"}
 
 
-def not_implemented(ctx: BenchContext) -> dict:
-    return {"status": "not implemented yet"}
-
-
 SECTIONS: dict[str, Callable[[BenchContext], dict]] = {
     "ops": bench_ops,
-    "train": not_implemented,
+    "data": bench_data,
+    "train": bench_train,
     "render": bench_render,
-    "infer": not_implemented,
+    "infer": bench_infer,
 }
 
 

@@ -30,11 +30,16 @@ def test_ops_bench_tiny_prints_and_writes_json(tmp_path):
         assert entry.get("status") == "not available" or entry["forward"]["ref_ms"] > 0
 
 
-def test_unwritten_sections_say_so():
+def test_pipeline_sections_report_speed_and_sizes():
     from click.testing import CliRunner
 
     from _scripts.bench import main
 
-    result = CliRunner().invoke(main, ["render", "--device", "cpu"])
+    result = CliRunner().invoke(main, ["data", "--device", "cpu", "--size", "tiny"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["render"] == {"status": "not implemented yet"}
+    data = json.loads(result.output[result.output.index("{"):])["data"]
+    assert data["characters_per_s"] > 0 and data["sizes"]["views"] == 21
+    result = CliRunner().invoke(main, ["infer", "--device", "cpu", "--size", "tiny"])
+    assert result.exit_code == 0, result.output
+    infer = json.loads(result.output[result.output.index("{"):])["infer"]["tiny"]
+    assert infer["frames"] == 2 and infer["frames_per_s"] > 0 and infer["seconds_per_mesh"] > 0

@@ -62,13 +62,14 @@ def test_run_writes_snapshots_samples_and_metrics(body_root, tmp_path):
 
 
 def test_resume_continues_exactly(body_root, tmp_path):
-    straight = Trainer(_cfg(body_root, tmp_path / "a", kimg=0.008, workers=1))
+    # 3 steps straight vs 1 step + resume + 2 steps; step 2 runs both regularisers after the resume
+    straight = Trainer(_cfg(body_root, tmp_path / "a", kimg=0.006, workers=1))
     straight.run()
-    first = Trainer(_cfg(body_root, tmp_path / "b", kimg=0.004, workers=1))
+    first = Trainer(_cfg(body_root, tmp_path / "b", kimg=0.002, workers=1))
     first.run()
-    resumed = Trainer(_cfg(body_root, tmp_path / "b", kimg=0.008, workers=1))
+    resumed = Trainer(_cfg(body_root, tmp_path / "b", kimg=0.006, workers=1))
     resumed.run(load_snapshot(list_snapshots(tmp_path / "b")[-1]))
-    assert resumed.nimg == straight.nimg == 8
+    assert resumed.nimg == straight.nimg == 6 and resumed.step == 3
     for name in ("G", "G_ema", "D"):
         a, b = _params(getattr(straight, name)), _params(getattr(resumed, name))
         for key in a:

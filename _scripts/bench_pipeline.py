@@ -1,0 +1,114 @@
+"""Pipeline sections of ``python -m _scripts.bench``: data generation, training and inference speed.
+
+Each returns a dict with the sizes it used. Training and inference use freshly initialised networks
+(speed does not depend on the weights). On CPU the body preset is too slow to time at its real size
+(minutes per step), so the CPU sizes time the tiny preset and say so; ``--device cuda`` times body.
+"""
+from __future__ import annotations
+
+import contextlib
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+DATA_SIZES = {"full": dict(n=20, res=256), "small": dict(n=6, res=128), "tiny": dict(n=2, res=32)}
+# (preset, global batch, timed steps)
+TRAIN_SIZES = {"full": [("tiny", 16, 5), ("body", 16, 3)], "small": [("tiny", 4, 2)], "tiny": [("tiny", 2, 1)]}
+# (preset, turntable frames, output size, mesh resolution)
+INFER_SIZES = {"full": [("tiny", 64, 64, 128), ("body", 16, 512, 256)], "small": [("tiny", 16, 64, 64)],
+               "tiny": [("tiny", 2, 32, 16)]}
+
+
+def _peak_memory_gb(device: torch.device) -> dict:
+    if device.type == "cuda":
+        return {"peak_gpu_memory_gb": round(torch.cuda.max_memory_allocated(device) / 2 ** 30, 3)}
+    return {"peak_process_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20, 3)}
+
+
+def _synth(out: Path, n: int, res: int, views: int, workers: int = 2) -> float:
+    """Make n body characters; seconds taken."""
+    from _scripts.data import synth
+
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(sys.stderr):
+        rc = synth.main(["--out", str(out), "--n", str(n), "--res", str(res), "--preset", "body", "--views",
+                         str(views), "--grid", "none", "--splits", "1,0,0", "--workers", str(workers)])
+    if rc != 0:
+        raise RuntimeError("synthetic data generation failed")
+    return time.perf_counter() - start
+
+
+def bench_data(ctx) -> dict:
+    """Synthetic characters per second with all 21 views (5 ortho + 16 random), PNGs written."""
+    s = DATA_SIZES[ctx.size]
+    with tempfile.TemporaryDirectory() as tmp:
+        seconds = _synth(Path(tmp), s["n"], s["res"], views=16)
+    return {"sizes": dict(s, views=21, workers=2), "seconds": round(seconds, 2),
+            "characters_per_s": round(s["n"] / seconds, 3)}
+
+
+def bench_train(ctx) -> dict:
+    """Training images per second (all four phases, lazy regularisers at their intervals)."""
+    from training.training_loop import TrainConfig, Trainer
+
+    results = {}
+    for preset, batch, steps in TRAIN_SIZES[ctx.size]:
+        if ctx.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(ctx.device)
+        with tempfile.TemporaryDirectory() as tmp:
+            res = 64 if preset == "tiny" else 512
+            _synth(Path(tmp) / "data", max(batch, 2), res, views=2)
+            trainer = Trainer(TrainConfig(run_dir=str(Path(tmp) / "run"), data=str(Path(tmp) / "data"), preset=preset,
+                                          batch=batch, workers=0, device=ctx.device.type, mirror=False))
+            batches = iter(trainer.loader())
+            trainer.train_step(next(batches))  # warm-up (also runs both regularisers: step 0)
+            elapsed = 0.0
+            for _ in range(steps):
+                batch_data = next(batches)
+                start = time.perf_counter()
+                trainer.train_step(batch_data)
+                if ctx.device.type == "cuda":
+                    torch.cuda.synchronize(ctx.device)
+                elapsed += time.perf_counter() - start
+        results[preset] = {"batch": batch, "timed_steps": steps, "images_per_s": round(batch * steps / elapsed, 3),
+                           "seconds_per_step": round(elapsed / steps, 3), "parameters": {"G": sum(p.numel() for p in trainer.G.parameters()),
+                                                             "D": sum(p.numel() for p in trainer.D.parameters())},
+                           **_peak_memory_gb(ctx.device)}
+    if ctx.device.type != "cuda":
+        results["body"] = {"status": "not timed on cpu (minutes per step); run with --device cuda"}
+    return results
+
+
+@torch.no_grad()
+def bench_infer(ctx) -> dict:
+    """Turntable frames per second (planes made once, then rendered + super-resolved) and seconds per mesh."""
+    from training.data_layout import PRESETS
+    from training.mesh import field_mesh
+    from training.presets import model_config
+    from training.triplane import NovaGenerator
+    from training.turntable import make_character_planes, render_views, turntable_views
+
+    results = {}
+    for preset, frames, size, mesh_res in INFER_SIZES[ctx.size]:
+        if ctx.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(ctx.device)
+        mc = model_config(preset)
+        G = NovaGenerator(mc.generator).to(ctx.device).eval()
+        cond = torch.zeros(1, 3, mc.cond_resolution, mc.cond_resolution, device=ctx.device)
+        planes = make_character_planes(G, cond, cond)
+        labels = turntable_views(PRESETS[mc.data_preset], frames).labels.to(ctx.device)
+        start = time.perf_counter()
+        count = sum(len(f.rgb) for f in render_views(G, planes, labels, size))
+        turntable_s = time.perf_counter() - start
+        start = time.perf_counter()
+        field_mesh(G.field(planes), G.cfg.box_warp, resolution=mesh_res, neural_resolution=G.cfg.neural_resolution,
+                   device=ctx.device)
+        mesh_s = time.perf_counter() - start
+        results[preset] = {"frames": count, "frame_size": size, "frames_per_s": round(count / turntable_s, 3),
+                           "mesh_resolution": mesh_res, "seconds_per_mesh": round(mesh_s, 2),
+                           **_peak_memory_gb(ctx.device)}
+    return results

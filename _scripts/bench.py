@@ -44,6 +44,7 @@ class BenchContext:
     size: str
     repeats: int
     warmup: int
+    data: Path | None = None  # a body data root (>= 512 px) for the train section instead of synthesising one
 
     @property
     def cuda_ops(self) -> str | None:
@@ -318,14 +319,17 @@ def run(sections: list[str], ctx: BenchContext) -> dict:
 @click.option("--repeats", type=click.IntRange(min=1), default=5, show_default=True)
 @click.option("--size", type=click.Choice(["auto", *SIZES]), default="auto", show_default=True,
               help="auto: full on cuda, small on cpu.")
-def main(section: str, out: Path | None, device: str | None, repeats: int, size: str) -> None:
+@click.option("--data", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="train section: an existing body data root (>= 512 px) instead of synthetic characters "
+                   "(for machines without the headless renderer).")
+def main(section: str, out: Path | None, device: str | None, repeats: int, size: str, data: Path | None) -> None:
     """Benchmark NOVA-3D's parts and print one JSON object."""
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
         raise click.UsageError("--device cuda: no CUDA device is visible to this torch")
     if size == "auto":
         size = "full" if device == "cuda" else "small"
-    ctx = BenchContext(torch.device(device), size, repeats, warmup=2 if device == "cuda" else 1)
+    ctx = BenchContext(torch.device(device), size, repeats, warmup=2 if device == "cuda" else 1, data=data)
     result = run(list(SECTIONS) if section == "all" else [section], ctx)
     text = json.dumps(result, indent=2)
     click.echo(text)

@@ -60,9 +60,11 @@ def bench_train(ctx) -> dict:
         if ctx.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(ctx.device)
         with tempfile.TemporaryDirectory() as tmp:
-            res = 64 if preset == "tiny" else 512
-            _synth(Path(tmp) / "data", max(batch, 2), res, views=2)
-            trainer = Trainer(TrainConfig(run_dir=str(Path(tmp) / "run"), data=str(Path(tmp) / "data"), preset=preset,
+            data = ctx.data
+            if data is None:
+                data = Path(tmp) / "data"
+                _synth(data, max(batch, 2), 64 if preset == "tiny" else 512, views=2)
+            trainer = Trainer(TrainConfig(run_dir=str(Path(tmp) / "run"), data=str(data), preset=preset,
                                           batch=batch, workers=0, device=ctx.device.type, mirror=False))
             batches = iter(trainer.loader())
             trainer.train_step(next(batches))  # warm-up (also runs both regularisers: step 0)

@@ -47,6 +47,14 @@ class BackboneConfig:
         return 3 * self.plane_depth * self.plane_channels
 
 
+def resize_condition(cond: torch.Tensor, size: int) -> torch.Tensor:
+    """The condition image at a feature resolution: area averaging when shrinking (antialiased at any
+    factor; CUDA's antialiased bilinear cannot shrink 512 -> 4), bilinear when growing."""
+    if cond.shape[-1] >= size:
+        return F.adaptive_avg_pool2d(cond, size)
+    return F.interpolate(cond, size=(size, size), mode="bilinear", align_corners=False)
+
+
 class SynthesisBlock(nn.Module):
     """One resolution of the 'skip' StyleGAN2 synthesis network."""
 
@@ -110,16 +118,14 @@ class ConditionedBackbone(nn.Module):
             x = self._condition(x, cond, features.get(block.resolution))
             img = block.to_image(x, img, ws[:, w_index])
         if self.cfg.inject_output:
-            cimg = F.interpolate(cond, size=img.shape[-2:], mode="bilinear", align_corners=False, antialias=True)
-            img = torch.cat([img[:, :3] + cimg, img[:, 3:]], dim=1)
+            img = torch.cat([img[:, :3] + resize_condition(cond, img.shape[-1]).to(img.dtype), img[:, 3:]], dim=1)
         return img
 
     def _condition(self, x: torch.Tensor, cond: torch.Tensor, feature: torch.Tensor | None) -> torch.Tensor:
         if feature is not None:
             feature = self.feature_proj[str(x.shape[-1])](feature.to(x.dtype))
             x = torch.cat([x[:, :feature.shape[1]] + feature, x[:, feature.shape[1]:]], dim=1)
-        cimg = F.interpolate(cond, size=x.shape[-2:], mode="bilinear", align_corners=False, antialias=True)
-        x = torch.cat([x[:, :-3], cimg.to(x.dtype)], dim=1)
+        x = torch.cat([x[:, :-3], resize_condition(cond, x.shape[-1]).to(x.dtype)], dim=1)
         if self.cfg.cross_average:
             ch = x.shape[1] // 8
             x = torch.cat([x[:, :ch].mean(-1, keepdim=True).expand(-1, -1, *x.shape[2:]),

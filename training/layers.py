@@ -55,7 +55,7 @@ class MappingNetwork(nn.Module):
             x = torch.cat([x, normalize_2nd_moment(self.embed(c))], dim=1)
         x = self.layers(x)
         if update_emas:
-            self.w_avg.copy_(x.detach().mean(0).lerp(self.w_avg, self.w_avg_beta))
+            self.w_avg.copy_(x.detach().float().mean(0).lerp(self.w_avg, self.w_avg_beta))
         if truncation_psi != 1:
             x = self.w_avg.lerp(x, truncation_psi)
         return x.unsqueeze(1).repeat(1, self.num_ws, 1)

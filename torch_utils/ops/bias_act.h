@@ -4,13 +4,7 @@
 
 #include <math.h>
 
-#ifndef NOVA_HD
-#ifdef __CUDACC__
-#define NOVA_HD __host__ __device__
-#else
-#define NOVA_HD
-#endif
-#endif
+#include "nova_hd.h"
 
 namespace nova_bias_act {
 

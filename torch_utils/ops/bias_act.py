@@ -37,7 +37,7 @@ ACTIVATIONS: dict[str, Activation] = {
     "swish": Activation(8, 0.0, math.sqrt(2), lambda x, _: F.silu(x)),
 }
 _SOURCES = ["bias_act.cu", "bias_act_binding.cpp"]
-_HEADERS = ["bias_act.h"]
+_HEADERS = ["bias_act.h", "nova_hd.h", "nova_cuda_types.cuh"]
 _VALUE, _GRAD, _GRAD2 = 0, 1, 2  # nova_bias_act::Mode
 
 

@@ -1,28 +1,14 @@
 // CUDA kernel of upfirdn2d: one thread per output pixel (grid-stride); the tap arithmetic is in upfirdn2d.h.
 // Plain CUDA headers only, so `nvcc -c upfirdn2d.cu` builds without torch (tests/test_kernels_compile.py).
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include "upfirdn2d.h"
+#include "nova_cuda_types.cuh"
 
 namespace {
 
 using namespace nova_upfirdn2d;
-
-// Storage type -> compute type: half and bfloat16 accumulate in float, float and double in themselves.
-template <typename S> struct Compute { using type = S; };
-template <> struct Compute<__half> { using type = float; };
-template <> struct Compute<__nv_bfloat16> { using type = float; };
-
-__device__ inline float load(__half v) { return __half2float(v); }
-__device__ inline float load(__nv_bfloat16 v) { return __bfloat162float(v); }
-__device__ inline float load(float v) { return v; }
-__device__ inline double load(double v) { return v; }
-
-template <typename S> __device__ inline S store(typename Compute<S>::type v) { return v; }
-template <> __device__ inline __half store<__half>(float v) { return __float2half_rn(v); }
-template <> __device__ inline __nv_bfloat16 store<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+using namespace nova_cuda;
 
 template <typename S>
 __global__ void upfirdn2d_kernel(UpFirDn2dParams p) {

@@ -7,13 +7,7 @@
 // where idx(t) = k-1-t (a true convolution) or t (flip_filter: a correlation).
 #pragma once
 
-#ifndef NOVA_HD
-#ifdef __CUDACC__
-#define NOVA_HD __host__ __device__
-#else
-#define NOVA_HD
-#endif
-#endif
+#include "nova_hd.h"
 
 namespace nova_upfirdn2d {
 

@@ -21,7 +21,7 @@ from torch_utils.custom_ops import resolve_impl
 
 Ints = int | Sequence[int]
 _SOURCES = ["upfirdn2d.cu", "upfirdn2d_binding.cpp"]
-_HEADERS = ["upfirdn2d.h"]
+_HEADERS = ["upfirdn2d.h", "nova_hd.h", "nova_cuda_types.cuh"]
 
 
 def setup_filter(f, device: torch.device | str = "cpu", normalize: bool = True, flip_filter: bool = False,

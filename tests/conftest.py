@@ -18,6 +18,17 @@ def _make(root: Path, preset: str, n: int) -> Path:
     return root
 
 
+@pytest.fixture
+def single_thread():
+    """Run a test with one torch thread (small networks: more threads only add synchronisation)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def body_root(tmp_path_factory) -> Path:
     """6 body characters at 32^2 (4 train, 1 val, 1 test; the 60-view grid for val/test)."""

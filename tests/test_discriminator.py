@@ -10,12 +10,8 @@ PRESETS = {"body": DiscriminatorConfig(img_resolution=512, mask_resolution=128),
            "head": DiscriminatorConfig(img_resolution=512, mask_resolution=128)}
 
 @pytest.fixture(autouse=True)
-def single_thread():
-    """These networks are tiny: extra threads only add synchronisation (and stall on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _one_thread(single_thread):
+    """These networks are tiny: extra threads only add synchronisation."""
 
 
 def tiny(**kw) -> DiscriminatorConfig:

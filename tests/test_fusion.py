@@ -25,15 +25,6 @@ def facing(sign: float, n: int, generator: torch.Generator | None = None) -> tor
     return torch.nn.functional.normalize(d, dim=-1)
 
 
-@pytest.fixture
-def single_thread():
-    """The toy fit runs hundreds of steps on tiny tensors, where extra threads only add synchronisation."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_attention_output_depends_on_the_view_direction():
     torch.manual_seed(0)
     fusion = build_fusion(FusionConfig(mode="attention"))

@@ -12,12 +12,8 @@ PRESETS = {"body": SuperResolutionConfig(input_resolution=128, img_resolution=51
            "head": SuperResolutionConfig(input_resolution=128, img_resolution=512)}
 
 @pytest.fixture(autouse=True)
-def single_thread():
-    """These networks are tiny: extra threads only add synchronisation (and stall on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _one_thread(single_thread):
+    """These networks are tiny: extra threads only add synchronisation."""
 
 
 def tiny(**kw) -> SuperResolutionConfig:

@@ -25,11 +25,8 @@ def _cfg(root: Path, run_dir: Path, **kw) -> TrainConfig:
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _one_thread(single_thread):
+    """Tiny networks: one thread avoids synchronisation overhead (and matches the DDP workers)."""
 
 
 def _params(module: torch.nn.Module) -> dict[str, torch.Tensor]:

@@ -80,7 +80,7 @@ class Trainer:
         self.G.train()
         self.G.renderer.train(cfg.ray_jitter)
         perceptual, self.perceptual_desc = perceptual_loss()
-        self.loss = NovaLoss(self.G, self.D, cfg.loss, perceptual, cfg.noise_mode)
+        self.loss = NovaLoss(self.G, self.D, cfg.loss, perceptual.to(self.device), cfg.noise_mode)
         self.module = (DistributedDataParallel(self.loss, device_ids=[self.device] if self.device.type == "cuda" else None,
                                                find_unused_parameters=True)
                        if self.dist.world_size > 1 else self.loss)

@@ -152,6 +152,23 @@ def merge(root: Path, rs: Renderset, subset: str) -> str:
     return f"merged {total} shards: {len(meta)} meta entries -> {rs.meta_path}"
 
 
+def merge_main(prog: str, argv: list[str], renderset_option: bool) -> int:
+    """The `merge` sub-command of synth and render: parse --out --preset [--renderset], merge, print."""
+    from training.data_layout import PRESETS
+
+    parser = argparse.ArgumentParser(prog=f"{prog} merge",
+                                     description="Merge the partial metas of all shards; write the split lists.")
+    parser.add_argument("--out", required=True, type=Path, help="the data root the shards wrote")
+    parser.add_argument("--preset", required=True, choices=sorted(PRESETS))
+    if renderset_option:
+        parser.add_argument("--renderset", default="", help="renderset folder name (default: the preset's)")
+    args = parser.parse_args(argv)
+    preset = PRESETS[args.preset]
+    name = getattr(args, "renderset", "") or preset.renderset
+    print(merge(args.out, Renderset(args.out, name), preset.subset))
+    return 0
+
+
 def shard_arg(text: str) -> tuple[int, int]:
     match = re.fullmatch(r"(\d+)/(\d+)", text)
     if not match or not int(match[1]) < int(match[2]):

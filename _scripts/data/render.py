@@ -264,15 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
         if argv[:1] == ["merge"]:
-            parser = argparse.ArgumentParser(prog="python -m _scripts.data.render merge", description="Merge the "
-                                             "partial metas of all shards; write the split lists.")
-            parser.add_argument("--out", required=True, type=Path, help="the data root the shards wrote")
-            parser.add_argument("--preset", required=True, choices=sorted(PRESETS))
-            parser.add_argument("--renderset", default="", help="renderset folder name (default: the preset's)")
-            args = parser.parse_args(argv[1:])
-            preset = PRESETS[args.preset]
-            print(jobs.merge(args.out, Renderset(args.out, args.renderset or preset.renderset), preset.subset))
-            return 0
+            return jobs.merge_main("python -m _scripts.data.render", argv[1:], renderset_option=True)
         args = parse_args(argv)
         preset = PRESETS[args.preset]
         config = RenderConfig(str(args.out), args.preset, args.renderset or preset.renderset, args.res,

@@ -112,12 +112,6 @@ def generate(config: RunConfig, workers: int, shard: tuple[int, int] | None) -> 
         jobs.write_partial(rs, shard, run, splits, meta)
 
 
-def merge(out: Path, preset: str) -> int:
-    """Merge the partial metas of a complete set of shards into the meta json; write the split lists."""
-    print(jobs.merge(out, Renderset(out, PRESETS[preset].renderset), PRESETS[preset].subset))
-    return 0
-
-
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m _scripts.data.synth", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -134,12 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
         if argv[:1] == ["merge"]:
-            parser = argparse.ArgumentParser(prog="python -m _scripts.data.synth merge",
-                                             description="Merge the partial metas of all shards; write the split lists.")
-            parser.add_argument("--out", required=True, type=Path, help="the data root the shards wrote")
-            parser.add_argument("--preset", required=True, choices=sorted(PRESETS))
-            args = parser.parse_args(argv[1:])
-            return merge(args.out, args.preset)
+            return jobs.merge_main("python -m _scripts.data.synth", argv[1:], renderset_option=False)
         args = parse_args(argv)
         views = PRESETS[args.preset].n_views if args.views is None else args.views
         config = RunConfig(str(args.out), args.preset, args.n, args.res, args.seed, views, args.grid, args.splits)

@@ -51,6 +51,22 @@ def test_full_resolution_forward_at_batch_1():
     assert 0.05 < residual.std() < 3.0
 
 
+def test_residual_init_scales_the_initial_residual():
+    """residual_init shrinks the toRGB weights, so an untrained module passes the raw image through: the
+    residual over the FIR-upsampled raw image scales with it (same seed, same weights otherwise)."""
+    feat, ws = features(2, 32), latents(2, 1)
+
+    def residual_std(scale: float) -> float:
+        torch.manual_seed(0)
+        sr = SuperResolution(tiny(residual_init=scale))
+        out = sr(feat, ws, noise_mode="const")
+        return float((out - F.interpolate(feat[:, :3], size=128, mode="bilinear", align_corners=False)).std())
+
+    full, small = residual_std(1.0), residual_std(0.1)
+    assert small < 0.25 * full
+    assert small > 0.0
+
+
 @pytest.mark.parametrize("render_res", [16, 32, 64])
 def test_tiny_shapes_for_other_render_resolutions(render_res):
     """Renders of another size are resized to input_resolution first (antialiased when larger)."""

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from training.layers import unit_linear
+
 SIGMOID_MARGIN = 0.001
 
 
@@ -29,8 +31,8 @@ class Decoder(nn.Module):
         if cfg.out_features < 3:
             raise ValueError(f"the decoder needs at least 3 feature channels (RGB), got {cfg.out_features}")
         self.cfg = cfg
-        self.net = nn.Sequential(nn.Linear(cfg.in_dim, cfg.hidden), nn.Softplus(),
-                                 nn.Linear(cfg.hidden, 1 + cfg.out_features))
+        self.net = nn.Sequential(unit_linear(cfg.in_dim, cfg.hidden), nn.Softplus(),
+                                 unit_linear(cfg.hidden, 1 + cfg.out_features))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         out = self.net(x)

@@ -18,6 +18,8 @@ from typing import Literal, NamedTuple
 import torch
 from torch import nn
 
+from training.layers import unit_linear
+
 FusionMode = Literal["attention", "concat", "mean", "front_only"]
 
 
@@ -53,7 +55,7 @@ class PlaneTokens(nn.Module):
 
     def __init__(self, n_planes: int, plane_channels: int, dim: int):
         super().__init__()
-        self.proj = nn.Linear(n_planes * plane_channels, dim)
+        self.proj = unit_linear(n_planes * plane_channels, dim)
 
     def forward(self, planes: torch.Tensor) -> torch.Tensor:
         return self.proj(planes.flatten(-2))
@@ -74,9 +76,9 @@ class ViewAttentionFusion(nn.Module):
         self.cfg = cfg
         self.tokens = PlaneTokens(cfg.n_planes, cfg.plane_channels, cfg.dim)
         self.view_embedding = nn.Parameter(torch.randn(2, cfg.dim) * 0.1)  # row 0 front, row 1 back
-        self.direction = nn.Linear(3 * (1 + 2 * cfg.direction_frequencies), cfg.dim)
-        self.to_q, self.to_k, self.to_v = (nn.Linear(cfg.dim, cfg.dim) for _ in range(3))
-        self.out = nn.Linear(cfg.dim, cfg.out_dim)
+        self.direction = unit_linear(3 * (1 + 2 * cfg.direction_frequencies), cfg.dim)
+        self.to_q, self.to_k, self.to_v = (unit_linear(cfg.dim, cfg.dim) for _ in range(3))
+        self.out = unit_linear(cfg.dim, cfg.out_dim)
 
     def forward(self, front: torch.Tensor, back: torch.Tensor, directions: torch.Tensor) -> Fused:
         heads, head_dim = self.cfg.heads, self.cfg.dim // self.cfg.heads
@@ -100,8 +102,8 @@ class ConcatFusion(nn.Module):
 
     def __init__(self, cfg: FusionConfig):
         super().__init__()
-        self.mlp = nn.Sequential(nn.Linear(2 * cfg.n_planes * cfg.plane_channels, cfg.dim), nn.Softplus(),
-                                 nn.Linear(cfg.dim, cfg.out_dim))
+        self.mlp = nn.Sequential(unit_linear(2 * cfg.n_planes * cfg.plane_channels, cfg.dim), nn.Softplus(),
+                                 unit_linear(cfg.dim, cfg.out_dim))
 
     def forward(self, front: torch.Tensor, back: torch.Tensor, directions: torch.Tensor) -> Fused:
         return Fused(self.mlp(torch.cat([front.flatten(-2), back.flatten(-2)], -1)), None)

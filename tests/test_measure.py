@@ -31,20 +31,32 @@ def no_weights(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def measured(tiny_snapshot, body_root, no_weights, tmp_path_factory):
+def solid_snapshot(tiny_snapshot, tmp_path_factory):
+    """The tiny snapshot with G_ema's density bias raised by 10, so its renders have an opaque surface
+    (a 2-step model may have none, and the geometry row would then be empty by design)."""
+    state = torch.load(tiny_snapshot, weights_only=True)
+    state["G_ema"]["decoder.net.2.bias"][0] += 10.0
+    path = tmp_path_factory.mktemp("solid") / tiny_snapshot.relative_to(tiny_snapshot.parents[2])
+    path.parent.mkdir(parents=True)
+    torch.save(state, path)
+    return path
+
+
+@pytest.fixture
+def measured(solid_snapshot, body_root, no_weights, tmp_path_factory):
     out = tmp_path_factory.mktemp("measure")
     result = CliRunner().invoke(measure.main, [
-        "--inferquery", QUERY, "--runs", str(tiny_snapshot.parents[2]), "--data", str(body_root),
+        "--inferquery", QUERY, "--runs", str(solid_snapshot.parents[2]), "--data", str(body_root),
         "--res", "64", "--out", str(out), "--device", "cpu"])
     assert result.exit_code == 0, result.output
     return result, out
 
 
-def test_measure_writes_table_and_json(measured, body_root, tiny_snapshot):
+def test_measure_writes_table_and_json(measured, body_root, solid_snapshot):
     result, out = measured
     data = json.loads((out / "metrics.json").read_text())
     assert data["protocol"] == "standard" and data["snapshot"] == QUERY
-    assert data["snapshot_path"] == str(tiny_snapshot) and data["data"] == str(body_root)
+    assert data["snapshot_path"] == str(solid_snapshot) and data["data"] == str(body_root)
     assert data["split"] == "test" and data["characters"] == 1 and data["preset"] == "body"
     assert list(data["subsets"]) == list(SUBSETS)
     counts = {s: row["images"] for s, row in data["subsets"].items()}

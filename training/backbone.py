@@ -64,7 +64,7 @@ class SynthesisBlock(nn.Module):
     """One resolution of the 'skip' StyleGAN2 synthesis network."""
 
     def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, img_channels: int,
-                 conv_clamp: float | None):
+                 conv_clamp: float | None, rgb_init: float = 1.0):
         super().__init__()
         self.resolution = resolution
         if in_channels == 0:
@@ -73,7 +73,7 @@ class SynthesisBlock(nn.Module):
         else:
             self.conv0 = SynthesisLayer(in_channels, out_channels, w_dim, resolution, up=2, conv_clamp=conv_clamp)
         self.conv1 = SynthesisLayer(out_channels, out_channels, w_dim, resolution, conv_clamp=conv_clamp)
-        self.torgb = ToRGBLayer(out_channels, img_channels, w_dim, conv_clamp=conv_clamp)
+        self.torgb = ToRGBLayer(out_channels, img_channels, w_dim, conv_clamp=conv_clamp, weight_init=rgb_init)
         self.register_buffer("resample_filter", upfirdn2d.setup_filter(RESAMPLE_FILTER))
         self.num_ws = 2 if self.conv0 is not None else 1
 
@@ -101,11 +101,9 @@ class ConditionedBackbone(nn.Module):
         blocks, in_ch = [], 0
         for res in self.resolutions:
             out_ch = channels_at(res, cfg.channel_base, cfg.channel_max)
-            blocks.append(SynthesisBlock(in_ch, out_ch, cfg.w_dim, res, cfg.out_channels, cfg.conv_clamp))
+            blocks.append(SynthesisBlock(in_ch, out_ch, cfg.w_dim, res, cfg.out_channels, cfg.conv_clamp,
+                                         rgb_init=cfg.output_init))
             in_ch = out_ch
-        with torch.no_grad():
-            for block in blocks:
-                block.torgb.weight.mul_(cfg.output_init)
         self.blocks = nn.ModuleList(blocks)
         self.num_ws = sum(b.num_ws for b in blocks) + 1  # + the last toRGB
         self.mapping = MappingNetwork(cfg.z_dim, 0, cfg.w_dim, self.num_ws, cfg.mapping_layers, cfg.mapping_lr)

@@ -140,13 +140,15 @@ class SynthesisLayer(nn.Module):
 
 
 class ToRGBLayer(nn.Module):
-    """Modulated 1x1 conv without demodulation: features -> output channels."""
+    """Modulated 1x1 conv without demodulation: features -> output channels. weight_init scales the
+    initial weights (below 1 where the output is a residual that should start small)."""
 
-    def __init__(self, in_channels: int, out_channels: int, w_dim: int, conv_clamp: float | None = None):
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int, conv_clamp: float | None = None,
+                 weight_init: float = 1.0):
         super().__init__()
         self.conv_clamp = conv_clamp
         self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
-        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, 1, 1))
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, 1, 1) * weight_init)
         self.bias = nn.Parameter(torch.zeros(out_channels))
         self.weight_gain = 1 / math.sqrt(in_channels)
 

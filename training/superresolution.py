@@ -6,7 +6,7 @@ The image entering the first block is the raw RGB (the first 3 feature channels)
 the raw image upsampled plus a learned residual detail: the 3D-consistent raw render carries the
 content and the blocks only sharpen it. The toRGB weights start small (``residual_init``) so that an
 untrained module passes the raw image through instead of darkening and tinting it with a random
-residual, which otherwise costs the first thousands of images (measured on the CPU demo).
+residual (CPU demo: test back PSNR after 80 images 12.8 dB at full scale, 14.6 dB at 0.1).
 
 All layers are modulated by one latent, the generator's last w (``ws[:, -1]``), broadcast to every
 layer, as EG3D does; ``num_ws`` (= 1) says how many of the generator's ws the module reads.
@@ -67,11 +67,9 @@ class SuperResolution(nn.Module):
             for i in range(cfg.num_blocks):
                 out_ch = cfg.hidden_channels >> i
                 res = cfg.input_resolution * 2 ** (i + 1)
-                blocks.append(SynthesisBlock(in_ch, out_ch, cfg.w_dim, res, img_channels=3, conv_clamp=cfg.conv_clamp))
+                blocks.append(SynthesisBlock(in_ch, out_ch, cfg.w_dim, res, img_channels=3, conv_clamp=cfg.conv_clamp,
+                                             rgb_init=cfg.residual_init))
                 in_ch = out_ch
-            with torch.no_grad():
-                for block in blocks:
-                    block.torgb.weight.mul_(cfg.residual_init)
         self.blocks = nn.ModuleList(blocks)
 
     def forward(self, features: torch.Tensor, ws: torch.Tensor, noise_mode: str = "random") -> torch.Tensor:

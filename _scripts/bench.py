@@ -212,7 +212,7 @@ def write_bench_character(path: Path, triangles: int = RENDER_TRIANGLES, texture
     import numpy as np
     from PIL import Image
 
-    from _scripts.data.gltf import write_glb
+    from training.data.synth.gltf import write_glb
 
     cols = 150
     rows = max(1, round(triangles / (2 * cols)))

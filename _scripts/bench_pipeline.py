@@ -69,7 +69,7 @@ def _time_steps(trainer, steps: int) -> float:
 
 def bench_train(ctx) -> dict:
     """Training images per second (all four phases, lazy regularisers at their intervals)."""
-    from training.training_loop import TrainConfig, Trainer
+    from training.train.loop import TrainConfig, Trainer
 
     results = {}
     for preset, batch, steps in TRAIN_SIZES[ctx.size]:
@@ -103,11 +103,11 @@ def bench_train(ctx) -> dict:
 @torch.no_grad()
 def bench_infer(ctx) -> dict:
     """Turntable frames per second (planes made once, then rendered + super-resolved) and seconds per mesh."""
-    from training.data_layout import PRESETS
-    from training.mesh import field_mesh
-    from training.presets import model_config
-    from training.triplane import NovaGenerator
-    from training.turntable import make_character_planes, render_views, turntable_views
+    from training.data.layout import PRESETS
+    from training.infer.mesh import field_mesh
+    from training.train.presets import model_config
+    from training.model.triplane import NovaGenerator
+    from training.infer.render import make_character_planes, render_views, turntable_views
 
     results = {}
     for preset, frames, size, mesh_res in INFER_SIZES[ctx.size]:

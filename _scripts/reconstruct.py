@@ -8,7 +8,7 @@
 
 The images are the character's orthographic front and back views (the back as seen from behind),
 on a transparent or plain background. Each is cleaned and framed like the training data
-(training/preprocess.py: background removal, crop, the preset's framing rule, resize, on white).
+(training/data/preprocess.py: background removal, crop, the preset's framing rule, resize, on white).
 One pair writes into DIR; several pairs write into DIR/<NAME>/ (NAME: the list's third column, else the
 front file's name without a trailing 'front'). The files are those of _scripts.eval.generate, where
 input_front.png and input_back.png show the images as the model received them.
@@ -27,9 +27,9 @@ from tqdm import tqdm
 
 from _scripts.eval.generate import (UsageError, add_model_args, add_output_args, check_flags, guarded, load_model,
                                     output_options, print_summary, write_character)
-from training.data_layout import PRESETS
-from training.preprocess import DEFAULT_TOLERANCE, prepare_image, to_condition
-from training.turntable import make_character_planes
+from training.data.layout import PRESETS
+from training.data.preprocess import DEFAULT_TOLERANCE, prepare_image, to_condition
+from training.infer.render import make_character_planes
 
 
 def build_parser() -> argparse.ArgumentParser:

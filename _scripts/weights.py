@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import click
 
-from training import weights
+from training.metrics import weights
 
 
 def _report(name: str) -> list[str]:

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import click
 
-from training.loss import LossConfig
-from training.presets import MODEL_PRESETS
-from training.snapshot import resolve_snapshot
-from training.training_loop import TrainConfig, train
+from training.train.loss import LossConfig
+from training.train.presets import MODEL_PRESETS
+from training.train.snapshot import resolve_snapshot
+from training.train.loop import TrainConfig, train
 
 DEFAULT_OUTDIR = Path("_train") / "eg3dc" / "runs"
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from training.data_layout import PRESETS, Renderset
-from training.dataset_checks import (DatasetError, character_problems, files_without_meta, load_meta,
+from training.data.layout import PRESETS, Renderset
+from training.data.checks import (DatasetError, character_problems, files_without_meta, load_meta,
                                      split_problems, stored_size)
 
 

@@ -39,12 +39,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from _scripts.data import jobs
-from _scripts.data.gl_render import Mesh, RendererUnavailable
-from _scripts.data.gltf import GltfError, Model, load_model
-from _scripts.data.layout_writer import View, write_character
+from training.data.synth import jobs
+from training.data.synth.gl_render import Mesh, RendererUnavailable
+from training.data.synth.gltf import GltfError, Model, load_model
+from training.data.synth.layout_writer import View, write_character
 from _scripts.data.synth import get_renderer
-from training.data_layout import PRESETS, SPLITS, Renderset
+from training.data.layout import PRESETS, SPLITS, Renderset
 
 SUFFIXES = (".vrm", ".glb", ".gltf")
 USABLE_ID = re.compile(r"[A-Za-z0-9_-]+")

@@ -15,11 +15,11 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from _scripts.data import jobs
-from _scripts.data.characters import build_character
-from _scripts.data.gl_render import MeshRenderer, RendererUnavailable
-from _scripts.data.layout_writer import View, write_character
-from training.data_layout import PRESETS, SPLITS, Renderset
+from training.data.synth import jobs
+from training.data.synth.characters import build_character
+from training.data.synth.gl_render import MeshRenderer, RendererUnavailable
+from training.data.synth.layout_writer import View, write_character
+from training.data.layout import PRESETS, SPLITS, Renderset
 
 
 @dataclass(frozen=True)

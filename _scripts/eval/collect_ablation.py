@@ -56,7 +56,7 @@ def _rgba(path: Path, res: int):
 def reference_rows(data: Path, res: int) -> dict[str, dict]:
     """Model-free rows (see the module help) in metrics.json's shape, means over test characters."""
     import torch
-    from training.image_metrics import protocol_psnr, protocol_ssim
+    from training.metrics.image import protocol_psnr, protocol_ssim
     rendersets = sorted(p for p in (data / "renders").iterdir() if p.is_dir())
     tests = sorted((data / "subsets").glob("*_test.csv"))
     if len(rendersets) != 1 or len(tests) != 1:

@@ -12,7 +12,7 @@ Per character, in <out>/<id>/:
     xyza/<view>.png                        the expected surface point and alpha of each view above,
                                            in the dataset's xyza encoding
     turntable.mp4, turntable.gif           with --video: --frames views at elevation 0, from the front
-    mesh.ply, mesh.glb (and .obj)          with --mesh: marching cubes of the density (training/mesh.py)
+    mesh.ply, mesh.glb (and .obj)          with --mesh: marching cubes of the density (training/infer/mesh.py)
 and <out>/manifest.json lists the snapshot, the settings and the characters. Deterministic: the mean
 latent, constant noise and fixed ray samples; two runs write identical PNGs.
 """
@@ -32,13 +32,13 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from training.data_layout import PRESETS, DataPreset, default_data_root
-from training.dataset import DatasetConfig, NovaHumanDataset
-from training.dataset_checks import DatasetError
-from training.inference import LoadedGenerator, default_runs_root, load_generator, resolve_inferquery
-from training.mesh import MESH_FORMATS, field_mesh, write_mesh
-from training.triplane import NovaGenerator, Planes
-from training.turntable import (make_character_planes, ortho_views, render_views, spin_views, turntable_views,
+from training.data.layout import PRESETS, DataPreset, default_data_root
+from training.data.dataset import DatasetConfig, NovaHumanDataset
+from training.data.checks import DatasetError
+from training.infer.load import LoadedGenerator, default_runs_root, load_generator, resolve_inferquery
+from training.infer.mesh import MESH_FORMATS, field_mesh, write_mesh
+from training.model.triplane import NovaGenerator, Planes
+from training.infer.render import (make_character_planes, ortho_views, render_views, spin_views, turntable_views,
                                 write_video)
 
 DEFAULT_CHUNK = {"cuda": 8192, "cpu": 2048}  # rays per view per field call

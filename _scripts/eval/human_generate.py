@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         args.preset = DATASETS[args.dataset]
     if args.generator_module is not None:
         print(f"note: --generator_module {args.generator_module} ignored: NOVA-3D has one generator class "
-              f"(training.triplane.NovaGenerator), configured by the snapshot", file=sys.stderr)
+              f"(training.model.triplane.NovaGenerator), configured by the snapshot", file=sys.stderr)
     return generate.guarded(generate.run, args)
 
 

@@ -36,18 +36,18 @@ import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
-from training import weights
-from training.data_layout import DTYPE_GROUPS, MASK_THRESHOLD, PRESETS, SPIN_INDICES, default_data_root, random_view_name
-from training.dataset import DatasetConfig, NovaHumanDataset
-from training.dataset_checks import DatasetError, stored_size
-from training.feature_nets.clip_vit import load_clip
-from training.feature_nets.inception import load_inception
-from training.fid import MIN_IMAGES, fid_from_features
-from training.geometry_metrics import PRED_ALPHA_THRESHOLD, THRESHOLDS, geometry_scores, sample_points, surface_points, threshold_name
-from training.image_metrics import PROTOCOLS, protocol_psnr, protocol_ssim
-from training.inference import LoadedGenerator, load_generator, resolve_inferquery
-from training.perceptual import from_weights as lpips_from_weights
-from training.triplane import Planes
+from training.metrics import weights
+from training.data.layout import DTYPE_GROUPS, MASK_THRESHOLD, PRESETS, SPIN_INDICES, default_data_root, random_view_name
+from training.data.dataset import DatasetConfig, NovaHumanDataset
+from training.data.checks import DatasetError, stored_size
+from training.metrics.feature_nets.clip_vit import load_clip
+from training.metrics.feature_nets.inception import load_inception
+from training.metrics.fid import MIN_IMAGES, fid_from_features
+from training.metrics.geometry import PRED_ALPHA_THRESHOLD, THRESHOLDS, geometry_scores, sample_points, surface_points, threshold_name
+from training.metrics.image import PROTOCOLS, protocol_psnr, protocol_ssim
+from training.infer.load import LoadedGenerator, load_generator, resolve_inferquery
+from training.metrics.perceptual import from_weights as lpips_from_weights
+from training.model.triplane import Planes
 
 SUBSETS = ("front", "back", "left", "right", "360")
 ORTHO_SUBSETS = SUBSETS[:4]  # the dataset's ortho target order

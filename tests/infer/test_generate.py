@@ -1,0 +1,141 @@
+"""generate / human_generate on the tiny trained snapshot, and the camera sets and batching behind them."""
+import json
+import os
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import torch
+
+from _scripts.eval import generate, human_generate
+from training.infer import render as T
+from training.data.layout import GRID_AZIMS, PRESETS, SPIN_INDICES
+from training.data.dataset import DatasetConfig, NovaHumanDataset
+from training.infer.load import load_generator
+
+QUERY = "tiny_test-00000-000000"
+FAST = ["--res", "16", "--samples", "4"]  # 8 x 8 rays per view, 8 samples per ray
+VIEWS = [f"ortho_{v}" for v in ("front", "back", "left", "right")] + [f"spin_{i:02d}" for i in range(12)]
+
+
+def _args(tiny_snapshot, body_root, out, *extra):
+    return ["--inferquery", QUERY, "--runs", str(tiny_snapshot.parents[2]), "--data", str(body_root),
+            "--out", str(out), *FAST, *extra]
+
+
+def _test_id(body_root):
+    return NovaHumanDataset(DatasetConfig(root=str(body_root), split="test", resolution=8, cond_resolution=8)).ids[0]
+
+
+@pytest.fixture(scope="module")
+def first_run(tiny_snapshot, body_root, tmp_path_factory):
+    out = tmp_path_factory.mktemp("gen1")
+    rc = generate.main(_args(tiny_snapshot, body_root, out, "--video", "--frames", "8", "--mesh", "--mesh-res", "16",
+                             "--mesh-level", "0.001", "--batch", "3"))
+    assert rc == 0
+    return out / _test_id(body_root)
+
+
+def test_generate_writes_every_promised_file(first_run):
+    char = first_run
+    for name in VIEWS:
+        assert iio.imread(char / f"{name}.png").shape == (16, 16, 3)
+        assert iio.imread(char / "xyza" / f"{name}.png").shape == (16, 16, 4)
+    for side in ("front", "back"):
+        assert iio.imread(char / f"input_{side}.png").shape == (64, 64, 3)  # the tiny model's cond_resolution
+    for video in ("turntable.mp4", "turntable.gif"):
+        assert iio.imread(char / video, index=None).shape == (8, 16, 16, 3)
+    manifest = json.loads((char.parent / "manifest.json").read_text())
+    assert manifest["characters"] == [char.name] and manifest["query"] == QUERY and manifest["preset"] == "body"
+
+
+def test_generate_mesh_loads_with_colours(first_run):
+    trimesh = pytest.importorskip("trimesh")  # test-only reference
+    # level 0.001: the barely trained field is a faint fog filling the box, so the mesh is the box,
+    # closed by the grid's zero padding
+    for fmt in ("ply", "glb"):
+        (mesh,) = trimesh.load(first_run / f"mesh.{fmt}", process=False, force="scene").geometry.values()
+        colors = mesh.visual.vertex_attributes["color"] if fmt == "glb" else mesh.visual.vertex_colors
+        assert len(mesh.vertices) > 0 and len(colors) == len(mesh.vertices)
+        assert mesh.is_watertight
+        assert np.abs(mesh.vertices).max() == pytest.approx(PRESETS["body"].boxwarp / 2)
+
+
+def test_generate_is_deterministic(first_run, tiny_snapshot, body_root, tmp_path):
+    assert generate.main(_args(tiny_snapshot, body_root, tmp_path, "--ids", first_run.name)) == 0
+    for name in VIEWS:
+        assert (tmp_path / first_run.name / f"{name}.png").read_bytes() == (first_run / f"{name}.png").read_bytes()
+    assert not (tmp_path / first_run.name / "turntable.mp4").exists()
+
+
+def test_human_generate_accepts_the_readme_flags(tiny_snapshot, body_root, tmp_path, monkeypatch, capsys):
+    project = tmp_path / "project"
+    (project / "_train" / "eg3dc").mkdir(parents=True)
+    (project / "_data").mkdir()
+    os.symlink(tiny_snapshot.parents[2], project / "_train" / "eg3dc" / "runs")
+    os.symlink(body_root, project / "_data" / "lustrous")
+    monkeypatch.setenv("PROJECT_DN", str(project))
+    readme = ["--generator_module", "training.triplane.TriPlaneGenerator_v1", "--dataset", "human",
+              "--inferquery", QUERY]
+    assert human_generate.main(readme + FAST) == 0
+    err = capsys.readouterr().err
+    assert "--generator_module training.triplane.TriPlaneGenerator_v1 ignored" in err
+    out = project / "_data" / "results" / QUERY / "test" / _test_id(body_root)
+    assert all((out / f"{name}.png").is_file() for name in VIEWS)
+    # multi = the head preset, whose box a body snapshot cannot render: one line, exit code 2
+    assert human_generate.main(["--inferquery", QUERY, "--dataset", "multi", "--generator_module", "x"] + FAST) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[-1].startswith("error:") and "head preset" in lines[-1]
+
+
+@pytest.mark.parametrize("problem", ["no_snapshot", "bad_data", "bad_id", "bad_flag"])
+def test_generate_errors_are_one_line(problem, tiny_snapshot, body_root, tmp_path, capsys):
+    args = _args(tiny_snapshot, body_root, tmp_path)
+    expect = {"no_snapshot": "not found", "bad_data": "data root not found", "bad_id": "not in the test split",
+              "bad_flag": "--mesh-formats"}[problem]
+    if problem == "no_snapshot":
+        args[1] = "tiny_test-00000-000099"
+    elif problem == "bad_data":
+        args[5] = str(tmp_path / "nowhere")
+    elif problem == "bad_id":
+        args += ["--ids", "12345"]
+    else:
+        args += ["--mesh-formats", "stl"]
+    assert generate.main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and expect in err[0]
+
+
+def test_every_flag_is_explained():
+    from _scripts import reconstruct
+
+    for parser in (generate.build_parser(), human_generate.build_parser(), reconstruct.build_parser()):
+        for action in parser._actions:
+            assert action.help and len(action.help) > 10, action.option_strings
+
+
+def test_camera_sets():
+    body = PRESETS["body"]
+    ortho = T.ortho_views(body)
+    assert ortho.names == VIEWS[:4]
+    assert torch.equal(ortho.labels[2], body.ortho_params("left").label())
+    spin = T.spin_views(body)
+    assert spin.names == VIEWS[4:] and torch.equal(spin.labels, torch.stack([body.grid_params(k).label()
+                                                                               for k in SPIN_INDICES]))
+    assert torch.allclose(spin.labels[0], body.params(0.0, GRID_AZIMS[0]).label())
+    turn = T.turntable_views(body, 8)
+    assert len(turn.names) == 8 and torch.allclose(turn.labels[2], body.params(0.0, 90.0).label())
+    with pytest.raises(ValueError):
+        T.turntable_views(body, 0)
+
+
+def test_batched_rendering_matches_one_camera_at_a_time(tiny_snapshot, body_root):
+    G = load_generator(tiny_snapshot).G
+    item = NovaHumanDataset(DatasetConfig(root=str(body_root), split="test", resolution=8, cond_resolution=64))[0]
+    planes = T.make_character_planes(G, item["cond_front"], item["cond_back"])
+    labels = T.spin_views(PRESETS["body"]).labels[:3]
+    assert T.neural_size(G, 16) == 8 and T.neural_size(G, 64) == 32 and T.neural_size(G, 256) == 32
+    one = np.concatenate([f.rgb for f in T.render_views(G, planes, labels, 16, batch=1)])
+    many = list(T.render_views(G, planes, labels, 16, batch=2))
+    assert [len(f.rgb) for f in many] == [2, 1]
+    assert np.abs(one.astype(int) - np.concatenate([f.rgb for f in many])).max() <= 1

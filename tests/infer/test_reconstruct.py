@@ -1,0 +1,134 @@
+"""reconstruct from a user's own images, and the preprocessing that frames them like the training data."""
+import subprocess
+import sys
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+from PIL import Image
+
+from _scripts import reconstruct
+from training.data import preprocess as P
+from training.data.layout import Renderset
+
+REPO = Path(__file__).resolve().parents[2]
+FAST = ["--res", "16", "--samples", "4"]
+UPSCALE = 4  # the 32 px synthetic views hold a ~27 px character; users' images are larger than the 32 px minimum
+
+
+def _ortho(body_root, view: str) -> Image.Image:
+    rs = Renderset(body_root, "human_rutileE")
+    char_dir = sorted((rs.dir / "ortho").glob("*/*"))[0]
+    im = Image.open(char_dir / f"{view}.png").convert("RGBA")
+    return im.resize((im.width * UPSCALE, im.height * UPSCALE), Image.NEAREST)
+
+
+def _on(im: Image.Image, colour) -> Image.Image:
+    bg = Image.new("RGBA", im.size, colour + (255,))
+    bg.alpha_composite(im)
+    return bg.convert("RGB")
+
+
+@pytest.fixture(scope="module")
+def images(body_root, tmp_path_factory):
+    """front.png (RGBA), back_white.png and front_green.png (RGB on a plain backdrop, no alpha), bad ones."""
+    d = tmp_path_factory.mktemp("user_images")
+    _ortho(body_root, "front").save(d / "front.png")
+    _on(_ortho(body_root, "back"), (255, 255, 255)).save(d / "back_white.png")
+    _on(_ortho(body_root, "front"), (0, 200, 0)).save(d / "front_green.png")
+    (d / "unreadable.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    Image.new("RGB", (200, 300), "white").save(d / "empty.png")
+    tiny = Image.new("RGB", (200, 300), "white")
+    tiny.paste((200, 40, 40), (90, 200, 110, 230))  # a 20 x 30 px character
+    tiny.save(d / "tiny.png")
+    return d
+
+
+def _bbox(image: Image.Image) -> tuple[int, int, int, int]:
+    ys, xs = np.nonzero((np.asarray(image, dtype=int) < 250).any(-1))
+    return ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+
+
+@pytest.mark.parametrize("name", ["front.png", "back_white.png", "front_green.png"])
+def test_body_framing_rule(images, name):
+    size = 128
+    framed = P.prepare_image(images / name, "body", size)
+    assert (np.asarray(framed)[[0, 0, -1, -1], [0, -1, 0, -1]] == 255).all()  # background on white
+    top, bottom, left, right = _bbox(framed)
+    assert abs(bottom - 0.96 * size) <= 1  # feet on the box floor
+    assert abs((left + right) / 2 - size / 2) <= 1
+    height, width = bottom - top, right - left
+    assert abs(height - 0.85 * size) <= 1 or abs(width - 0.92 * size) <= 1
+
+
+def test_head_framing_rule(images):
+    size = 64
+    top, bottom, left, right = _bbox(P.prepare_image(images / "front.png", "head", size))
+    assert abs(max(bottom - top, right - left) - 0.85 * size) <= 1
+    assert abs((top + bottom) / 2 - size / 2) <= 1 and abs((left + right) / 2 - size / 2) <= 1
+
+
+@pytest.mark.parametrize("name", ["back_white.png", "front_green.png"])
+def test_plain_background_without_alpha_is_keyed_out(images, body_root, name):
+    alpha = np.asarray(_ortho(body_root, "back" if "back" in name else "front"), dtype=float)[..., 3] / 255
+    keyed = P.remove_background(P.load_rgba(images / name))[..., 3]
+    assert (keyed[alpha > 0.5] == 1).all()  # the whole character is kept ...
+    assert (keyed[alpha == 0] == 0).all()  # ... and all the background goes; the anti-aliased fringe may differ
+
+
+def test_keying_edge_cases(tmp_path):
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(tmp_path / "busy.png")
+    with pytest.raises(P.ImageError, match="busy.png: no transparent or plain background"):
+        P.prepare_image(tmp_path / "busy.png", "body", 32)
+    wide = Image.new("RGB", (100, 50), (10, 20, 30))
+    wide.save(tmp_path / "wide.png")
+    padded = np.asarray(P.prepare_image(tmp_path / "wide.png", "body", 32, remove_bg=False))
+    assert (padded[:7] == 255).all() and (padded[9:23, 2:30] == (10, 20, 30)).all()
+    cond = P.to_condition(Image.fromarray(padded))
+    assert cond.shape == (3, 32, 32) and cond.min() >= -1 and cond.max() == 1
+
+
+def test_reconstruct_writes_files_for_several_pairs(images, tiny_snapshot, tmp_path, capsys):
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text(f"# front back name\n\n{images}/front_green.png {images}/back_white.png bob\n")
+    out = tmp_path / "out"
+    rc = reconstruct.main(["--front", str(images / "front.png"), "--back", str(images / "back_white.png"),
+                           "--pairs", str(pairs), "--ckpt", str(tiny_snapshot), "--out", str(out),
+                           "--video", "--frames", "4", "--mesh", "--mesh-res", "8", *FAST])
+    assert rc == 0
+    first = out / images.name  # a folder per pair: the list's name, else the front's (front.png: its folder's)
+    for name in ["ortho_front", "ortho_back", "ortho_left", "ortho_right"] + [f"spin_{i:02d}" for i in range(12)]:
+        assert iio.imread(first / f"{name}.png").shape == (16, 16, 3)
+    assert iio.imread(first / "input_front.png").shape == (64, 64, 3)
+    assert iio.imread(first / "turntable.gif", index=None).shape[0] == 4
+    assert iio.imread(first / "turntable.mp4", index=None).shape[0] == 4
+    assert (out / "bob" / "spin_11.png").is_file()
+    # at the default level (ln 2 * 32 / 2.1 = 10.6) the barely trained fog has no surface: a warning, no file
+    assert not (first / "mesh.ply").exists() and "no mesh" in capsys.readouterr().err
+    assert reconstruct.main(["--front", str(images / "front.png"), "--ckpt", str(tiny_snapshot),
+                             "--out", str(out)]) == 2
+    assert "give them in pairs" in capsys.readouterr().err
+    assert reconstruct.output_names([(Path("a/x_front.png"), None, None), (Path("b/x-Front.png"), None, None),
+                                     (Path("c/front.png"), None, None)]) == ["x", "x-2", "c"]
+
+
+@pytest.mark.parametrize("bad, message", [("unreadable.png", "unreadable image"), ("empty.png", "no character found"),
+                                          ("tiny.png", "character too small"), ("missing.png", "no such file")])
+def test_bad_images_give_one_line_errors(images, tiny_snapshot, tmp_path, capsys, bad, message):
+    rc = reconstruct.main(["--front", str(images / "front.png"), "--back", str(images / bad),
+                           "--ckpt", str(tiny_snapshot), "--out", str(tmp_path / "out"), *FAST])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc != 0 and len(err) == 1
+    assert err[0].startswith(f"error: {images / bad}: ") and message in err[0]
+    assert not (tmp_path / "out").exists()  # nothing rendered
+
+
+def test_exit_code_of_the_command(images, tiny_snapshot, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "_scripts.reconstruct", "--front", str(images / "empty.png"),
+                             "--back", str(images / "back_white.png"), "--ckpt", str(tiny_snapshot),
+                             "--out", str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"error: {images / 'empty.png'}: empty: no character found "
+                                                  f"(the whole image is background)"]

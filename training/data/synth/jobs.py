@@ -1,0 +1,212 @@
+"""Array-job plumbing shared by the data generators (synth, render): the views a character gets,
+skipping complete characters, worker processes, the meta json and split lists, partial metas per
+shard and their merge.
+
+A shard writes ``<renderset>_meta.shard-K-of-N.json`` = {"run": the run's settings without paths,
+"shard": [K, N], "splits": [[id, split], ...] of the whole run, "meta": its entries}. The merge
+checks that all N shards of one run are there, joins the entries and writes the split lists of the
+characters that have entries (a character that failed to render is left out).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import torch
+from tqdm import tqdm
+
+from training.data.synth.layout_writer import meta_entry
+from training.geometry.camera import RenderParams
+from training.data.layout import (DTYPE_GROUPS, GRID_VIEWS, ORTHO_VIEWS, SPLITS, DataPreset, Renderset,
+                                  random_view_name, split_path, write_split)
+
+GRID_CHOICES = ("eval", "all", "none")
+PARTIAL_META = re.compile(r"_meta\.shard-(\d+)-of-(\d+)\.json$")
+Plan = list[tuple[str, str, RenderParams]]
+
+
+def plan_views(preset: DataPreset, char_id: str, n_views: int, grid: str, split: str) -> Plan:
+    """(image dtype, view name, camera) of every view a character gets: the ortho views, n_views
+    random views, and the evaluation grid (for val/test characters with grid 'eval', all with 'all')."""
+    plan = [("ortho", v, preset.ortho_params(v)) for v in ORTHO_VIEWS]
+    plan += [("rgb", random_view_name(k), preset.random_params(char_id, k)) for k in range(n_views)]
+    if grid == "all" or (grid == "eval" and split in ("val", "test")):
+        plan += [("rgb60", random_view_name(k), preset.grid_params(k)) for k in range(GRID_VIEWS)]
+    return plan
+
+
+def is_complete(rs: Renderset, char_id: str, plan: Plan) -> bool:
+    return all(rs.path(d, char_id, name).is_file()
+               for dtype, name, _ in plan for d in (dtype, *DTYPE_GROUPS[dtype]) if d is not None)
+
+
+def planned_meta(rs: Renderset, char_id: str, plan: Plan) -> dict[str, dict]:
+    return dict(meta_entry(rs, char_id, dtype, name, params) for dtype, name, params in plan)
+
+
+def split_sizes(n: int, fractions: tuple[float, float, float]) -> tuple[int, int, int]:
+    """Train/val/test counts: val and test get at least one character when their fraction is > 0."""
+    val, test = (max(1, int(f * n)) if f > 0 else 0 for f in fractions[1:])
+    if n - val - test < (1 if fractions[0] > 0 else 0):
+        raise ValueError(f"{n} character(s) are too few for the splits {fractions} (pass --splits 1,0,0)")
+    return n - val - test, val, test
+
+
+def init_worker() -> None:
+    """With several worker processes, each keeps to one core (llvmpipe and torch threads)."""
+    os.environ["LP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+
+
+def map_tasks(fn: Callable, tasks: list, workers: int, desc: str) -> Iterator:
+    """fn over tasks in order with a progress bar; with several workers in spawned processes, each
+    of which creates its own GL context on first use."""
+    pool = None
+    if workers <= 1 or len(tasks) <= 1:
+        results: Iterable = map(fn, tasks)
+    else:
+        pool = multiprocessing.get_context("spawn").Pool(min(workers, len(tasks)), init_worker)
+        results = pool.imap(fn, tasks)
+    try:
+        with tqdm(total=len(tasks), unit="char", desc=desc, dynamic_ncols=True) as progress:
+            for result in results:
+                yield result
+                progress.update()
+    finally:
+        if pool is not None:
+            pool.terminate()
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Sorted keys and an atomic replace: identical runs give identical bytes, never a torn file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, sort_keys=True, separators=(",", ":")))
+    os.replace(tmp, path)
+
+
+def write_dataset(root: Path, rs: Renderset, subset: str, meta: dict, splits: dict[str, str]) -> None:
+    """The meta json and the split lists (in the order of splits: id -> split) of the characters
+    that have meta entries."""
+    write_json(rs.meta_path, meta)
+    present = {key.split("/")[3] for key in meta}
+    for name in SPLITS:
+        write_split(split_path(root, subset, name), [i for i, s in splits.items() if s == name and i in present])
+
+
+def partial_path(rs: Renderset, shard: tuple[int, int]) -> Path:
+    return rs.dir / f"{rs.name}_meta.shard-{shard[0]}-of-{shard[1]}.json"
+
+
+def write_partial(rs: Renderset, shard: tuple[int, int], run: dict, splits: dict[str, str], meta: dict) -> None:
+    write_json(partial_path(rs, shard), {"run": run, "shard": list(shard), "splits": [list(p) for p in splits.items()],
+                                         "meta": meta})
+
+
+@dataclass(frozen=True)
+class Partial:
+    """A shard's partial meta: its run settings (JSON), which shard of how many, the run's split
+    assignment and the shard's entries."""
+
+    run: str
+    shard: int
+    total: int
+    splits: tuple[tuple[str, str], ...]
+    meta: dict
+
+
+def read_partial(path: Path) -> Partial:
+    try:
+        data = json.loads(path.read_text())
+        splits = tuple((str(i), str(s)) for i, s in data["splits"])
+        return Partial(json.dumps(data["run"], sort_keys=True), int(data["shard"][0]), int(data["shard"][1]),
+                       splits, dict(data["meta"]))
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+        raise ValueError(f"{path}: not a readable partial meta ({type(exc).__name__}: {exc})") from None
+
+
+def merge(root: Path, rs: Renderset, subset: str) -> str:
+    """Merge the partial metas of a complete set of shards into the meta json, write the split
+    lists; returns a summary line (ValueError naming the folder when shards are missing or mixed)."""
+    paths = sorted(p for p in rs.dir.glob(f"{rs.name}_meta.shard-*-of-*.json") if PARTIAL_META.search(p.name))
+    if not paths:
+        raise ValueError(f"{rs.dir}: no partial metas ({rs.name}_meta.shard-K-of-N.json) to merge")
+    partials = [read_partial(p) for p in paths]
+    if len({(p.run, p.total, p.splits) for p in partials}) > 1:
+        raise ValueError(f"{rs.dir}: partial metas from different runs; remove the stale ones: "
+                         + ", ".join(p.name for p in paths))
+    total = partials[0].total
+    missing = sorted(set(range(total)) - {p.shard for p in partials})
+    if missing:
+        raise ValueError(f"{rs.dir}: shards {', '.join(f'{k}/{total}' for k in missing)} have not finished")
+    meta = {}
+    for partial in partials:
+        meta.update(partial.meta)
+    write_dataset(root, rs, subset, meta, dict(partials[0].splits))
+    return f"merged {total} shards: {len(meta)} meta entries -> {rs.meta_path}"
+
+
+def merge_main(prog: str, argv: list[str], renderset_option: bool) -> int:
+    """The `merge` sub-command of synth and render: parse --out --preset [--renderset], merge, print."""
+    from training.data.layout import PRESETS
+
+    parser = argparse.ArgumentParser(prog=f"{prog} merge",
+                                     description="Merge the partial metas of all shards; write the split lists.")
+    parser.add_argument("--out", required=True, type=Path, help="the data root the shards wrote")
+    parser.add_argument("--preset", required=True, choices=sorted(PRESETS))
+    if renderset_option:
+        parser.add_argument("--renderset", default="", help="renderset folder name (default: the preset's)")
+    args = parser.parse_args(argv)
+    preset = PRESETS[args.preset]
+    name = getattr(args, "renderset", "") or preset.renderset
+    print(merge(args.out, Renderset(args.out, name), preset.subset))
+    return 0
+
+
+def shard_arg(text: str) -> tuple[int, int]:
+    match = re.fullmatch(r"(\d+)/(\d+)", text)
+    if not match or not int(match[1]) < int(match[2]):
+        raise argparse.ArgumentTypeError(f"expected K/N with 0 <= K < N, got {text!r}")
+    return int(match[1]), int(match[2])
+
+
+def splits_arg(text: str) -> tuple[float, float, float]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 3 or min(values) < 0 or abs(sum(values) - 1) > 1e-6:
+        raise argparse.ArgumentTypeError(f"expected three fractions train,val,test summing to 1, got {text!r}")
+    return values
+
+
+def count_arg(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}")
+    return int(text)
+
+
+def positive_arg(text: str) -> int:
+    if count_arg(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(text)
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    """The options both generators share."""
+    parser.add_argument("--views", type=count_arg,
+                        help="random views per character (default: the preset's, 16 body, 8 head)")
+    parser.add_argument("--grid", choices=GRID_CHOICES, default="eval",
+                        help="the 60-view rgb60/xyza60 evaluation grid: for val/test characters (eval, "
+                        "default), all, none")
+    parser.add_argument("--splits", type=splits_arg, default=(0.8, 0.1, 0.1),
+                        help="train,val,test fractions (default 0.8,0.1,0.1)")
+    parser.add_argument("--workers", type=positive_arg, default=2, help="render processes (default 2)")
+    parser.add_argument("--shard", type=shard_arg, help="K/N: render only every N-th character from K, skip "
+                        "complete ones, write a partial meta; run 'merge' after all shards")

@@ -1,5 +1,0 @@
-"""Pure-torch feature networks whose state-dict keys load the standard published weight files, so
-metrics and losses need no torchvision (see training/weights.py for where the files come from)."""
-from training.feature_nets.alexnet import AlexNetFeatures, load_alexnet
-
-__all__ = ["AlexNetFeatures", "load_alexnet"]

@@ -1,0 +1,215 @@
+"""Meshes of a radiance field: a density grid over the box, marching cubes, vertex colours, writers.
+
+Density grid: the field is sampled at the nodes of a regular R^3 grid spanning the preset's box
+[-box_warp/2, box_warp/2]^3 (node spacing box_warp / (R - 1)), padded with one layer of zero density
+so surfaces that touch the box are closed (on the box's faces). The generator's density depends on the view direction
+(fusion attends over the front and back planes by ray direction), so a node's density is the mean of
+``softplus(sigma - 1)`` over the ray directions of the four ortho cameras (front, back, left, right),
+the views whose depth and alpha were supervised in training.
+
+Level (``surface_level``): ln 2 * neural_resolution / box_warp, in density units (1 / world unit). It
+is the density at which a slab one neural-render pixel thick (box_warp / neural_resolution, the
+finest detail the model renders in an ortho view) becomes half opaque (alpha = 1 - exp(-d t) = 0.5).
+Matter that thin and fainter renders as a half-transparent smear and is left out of the mesh;
+anything that renders opaque at one pixel is kept. Body preset (128 px, box 2.1): 42.2.
+
+Vertex colours: the field's raw RGB (its first 3 feature channels, [-1, 1] -> 0..255) at each vertex,
+queried with the ray direction -n, n the outward normal (the gradient of the density grid): the
+colour a camera looking straight at that bit of surface sees. These are the neural render's colours,
+without the super-resolution network's detail.
+
+World frame = glTF's: y up, the character faces +z, units are world units (the box is box_warp wide).
+"""
+from __future__ import annotations
+
+import json
+import math
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from skimage.measure import marching_cubes
+
+from training.model.volumetric_rendering.ray_marcher import density_from_sigma
+
+Field = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+# ray directions of the front, back, left and right ortho cameras (training/geometry/camera.py frame)
+ORTHO_DIRECTIONS = ((0.0, 0.0, -1.0), (0.0, 0.0, 1.0), (-1.0, 0.0, 0.0), (1.0, 0.0, 0.0))
+MESH_FORMATS = ("ply", "glb", "obj")
+
+
+@dataclass
+class Mesh:
+    """Triangles in world units: vertices (V, 3) float32, faces (F, 3) int32 (counter-clockwise seen
+    from outside), outward unit normals (V, 3) float32, colours (V, 3) uint8 or None."""
+
+    vertices: np.ndarray
+    faces: np.ndarray
+    normals: np.ndarray
+    colors: np.ndarray | None = None
+
+
+def surface_level(neural_resolution: int, box_warp: float) -> float:
+    """The default marching-cubes density level (see the module docstring)."""
+    return math.log(2.0) * neural_resolution / box_warp
+
+
+def grid_nodes(resolution: int, box_warp: float) -> np.ndarray:
+    """Coordinates (R,) of the grid nodes along each axis, from -box_warp/2 to box_warp/2."""
+    return np.linspace(-box_warp / 2, box_warp / 2, resolution, dtype=np.float64)
+
+
+@torch.no_grad()
+def density_grid(field: Field, box_warp: float, resolution: int = 256, chunk: int = 2 ** 18,
+                 directions: tuple[tuple[float, float, float], ...] = ORTHO_DIRECTIONS,
+                 device: torch.device | str = "cpu") -> np.ndarray:
+    """Density (R, R, R) float32 at the nodes, indexed [x, y, z]; chunk = points per field call."""
+    if resolution < 2:
+        raise ValueError(f"a density grid needs at least 2 nodes per axis, got {resolution}")
+    axis = torch.as_tensor(grid_nodes(resolution, box_warp), dtype=torch.float32, device=device)
+    dirs = torch.tensor(directions, dtype=torch.float32, device=device)
+    out = torch.empty(resolution ** 3, dtype=torch.float32)
+    plane = resolution ** 2
+    step = max(plane, chunk // plane * plane)  # whole x-slices per call
+    for start in range(0, resolution ** 3, step):
+        xi = torch.arange(start // plane, min((start + step) // plane, resolution), device=device)
+        pts = torch.stack(torch.meshgrid(axis[xi], axis, axis, indexing="ij"), -1).reshape(1, -1, 3)
+        total = torch.zeros(pts.shape[1], device=device)
+        for d in dirs:
+            sigma, _ = field(pts, d.expand_as(pts))
+            total += density_from_sigma(sigma.float())[0, :, 0]
+        out[start:start + pts.shape[1]] = (total / len(dirs)).cpu()
+    return out.reshape(resolution, resolution, resolution).numpy()
+
+
+def extract_mesh(grid: np.ndarray, box_warp: float, level: float) -> Mesh | None:
+    """Marching cubes of a density grid (density_grid's layout) at level; None where nothing crosses it."""
+    padded = np.pad(np.asarray(grid, dtype=np.float32), 1, constant_values=0.0)
+    if not padded.max() > level:
+        return None
+    spacing = box_warp / (grid.shape[0] - 1)
+    verts, faces, normals, _ = marching_cubes(padded, level=level, spacing=(spacing,) * 3,
+                                              gradient_direction="descent", allow_degenerate=False)
+    verts = np.clip(verts - (box_warp / 2 + spacing), -box_warp / 2, box_warp / 2)  # padding caps onto the box faces
+    faces = faces[:, ::-1]  # skimage winds them clockwise seen from outside; glTF and PLY want counter-clockwise
+    norms = np.linalg.norm(normals, axis=1, keepdims=True)
+    normals = np.where(norms > 0, normals / np.maximum(norms, 1e-12), 0.0)
+    return Mesh(vertices=verts.astype(np.float32), faces=np.ascontiguousarray(faces, dtype=np.int32),
+                normals=normals.astype(np.float32))
+
+
+@torch.no_grad()
+def vertex_colors(field: Field, vertices: np.ndarray, normals: np.ndarray, chunk: int = 2 ** 18,
+                  device: torch.device | str = "cpu") -> np.ndarray:
+    """uint8 (V, 3): the field's RGB at each vertex, seen along -normal (from outside)."""
+    colors = []
+    for start in range(0, len(vertices), chunk):
+        pts = torch.as_tensor(vertices[start:start + chunk], dtype=torch.float32, device=device)[None]
+        dirs = -torch.as_tensor(normals[start:start + chunk], dtype=torch.float32, device=device)[None]
+        _, features = field(pts, dirs)
+        rgb = (features[0, :, :3].float().clamp(-1, 1) + 1) * 127.5
+        colors.append(rgb.round().to(torch.uint8).cpu().numpy())
+    return np.concatenate(colors) if colors else np.zeros((0, 3), np.uint8)
+
+
+def field_mesh(field: Field, box_warp: float, resolution: int = 256, level: float | None = None,
+               neural_resolution: int = 128, chunk: int = 2 ** 18,
+               device: torch.device | str = "cpu") -> tuple[Mesh | None, np.ndarray]:
+    """Grid, marching cubes and colours in one call; returns (mesh or None, the density grid)."""
+    grid = density_grid(field, box_warp, resolution, chunk, device=device)
+    mesh = extract_mesh(grid, box_warp, surface_level(neural_resolution, box_warp) if level is None else level)
+    if mesh is not None:
+        mesh.colors = vertex_colors(field, mesh.vertices, mesh.normals, chunk, device)
+    return mesh, grid
+
+
+def _rgba(mesh: Mesh) -> np.ndarray:
+    colors = mesh.colors if mesh.colors is not None else np.full((len(mesh.vertices), 3), 255, np.uint8)
+    return np.concatenate([colors, np.full((len(colors), 1), 255, np.uint8)], 1)
+
+
+def write_ply(mesh: Mesh, path: Path) -> Path:
+    """Binary little-endian PLY: float x y z, uchar red green blue alpha, faces as uchar-counted int lists."""
+    vdtype = np.dtype([("p", "<f4", 3), ("c", "u1", 4)])
+    vertices = np.empty(len(mesh.vertices), vdtype)
+    vertices["p"], vertices["c"] = mesh.vertices, _rgba(mesh)
+    fdtype = np.dtype([("n", "u1"), ("i", "<i4", 3)])
+    faces = np.empty(len(mesh.faces), fdtype)
+    faces["n"], faces["i"] = 3, mesh.faces
+    header = ("ply\nformat binary_little_endian 1.0\ncomment NOVA-3D marching cubes, world units, y up\n"
+              f"element vertex {len(vertices)}\nproperty float x\nproperty float y\nproperty float z\n"
+              "property uchar red\nproperty uchar green\nproperty uchar blue\nproperty uchar alpha\n"
+              f"element face {len(faces)}\nproperty list uchar int vertex_indices\nend_header\n")
+    with open(path, "wb") as f:
+        f.write(header.encode("ascii"))
+        f.write(vertices.tobytes())
+        f.write(faces.tobytes())
+    return Path(path)
+
+
+def write_obj(mesh: Mesh, path: Path) -> Path:
+    """Wavefront OBJ with the common 'v x y z r g b' vertex-colour extension (colours in [0, 1])."""
+    rgb = _rgba(mesh)[:, :3] / 255.0
+    lines = ["# NOVA-3D marching cubes, world units, y up"]
+    lines += [f"v {x:.6f} {y:.6f} {z:.6f} {r:.4f} {g:.4f} {b:.4f}" for (x, y, z), (r, g, b) in zip(mesh.vertices, rgb)]
+    lines += [f"vn {x:.5f} {y:.5f} {z:.5f}" for x, y, z in mesh.normals]
+    lines += [f"f {a}//{a} {b}//{b} {c}//{c}" for a, b, c in mesh.faces + 1]
+    Path(path).write_text("\n".join(lines) + "\n")
+    return Path(path)
+
+
+def _pad4(data: bytes, fill: bytes) -> bytes:
+    return data + fill * (-len(data) % 4)
+
+
+def write_glb(mesh: Mesh, path: Path) -> Path:
+    """glTF 2.0 binary: one mesh, POSITION (float VEC3 with min/max), NORMAL, COLOR_0 (normalized
+    unsigned byte VEC4, 4-byte aligned as the spec requires of vertex attributes), uint32 indices and
+    a default double-sided, non-metallic material."""
+    n = len(mesh.vertices)
+    blobs = [np.ascontiguousarray(mesh.vertices, "<f4").tobytes(), np.ascontiguousarray(mesh.normals, "<f4").tobytes(),
+             np.ascontiguousarray(_rgba(mesh), "u1").tobytes(), np.ascontiguousarray(mesh.faces, "<u4").tobytes()]
+    views, offset = [], 0
+    for blob, target in zip(blobs, (34962, 34962, 34962, 34963)):  # ARRAY_BUFFER x3, ELEMENT_ARRAY_BUFFER
+        views.append({"buffer": 0, "byteOffset": offset, "byteLength": len(blob), "target": target})
+        offset += len(_pad4(blob, b"\0"))
+    lo, hi = mesh.vertices.min(0), mesh.vertices.max(0)
+    accessors = [
+        {"bufferView": 0, "componentType": 5126, "count": n, "type": "VEC3",
+         "min": [float(v) for v in lo], "max": [float(v) for v in hi]},
+        {"bufferView": 1, "componentType": 5126, "count": n, "type": "VEC3"},
+        {"bufferView": 2, "componentType": 5121, "normalized": True, "count": n, "type": "VEC4"},
+        {"bufferView": 3, "componentType": 5125, "count": int(mesh.faces.size), "type": "SCALAR"},
+    ]
+    gltf = {
+        "asset": {"version": "2.0", "generator": "NOVA-3D training/infer/mesh.py"},
+        "scene": 0, "scenes": [{"nodes": [0]}], "nodes": [{"mesh": 0, "name": "character"}],
+        "meshes": [{"primitives": [{"attributes": {"POSITION": 0, "NORMAL": 1, "COLOR_0": 2}, "indices": 3,
+                                    "material": 0, "mode": 4}]}],
+        "materials": [{"name": "vertex_colors", "doubleSided": True,
+                       "pbrMetallicRoughness": {"baseColorFactor": [1.0, 1.0, 1.0, 1.0], "metallicFactor": 0.0,
+                                                "roughnessFactor": 1.0}}],
+        "accessors": accessors, "bufferViews": views, "buffers": [{"byteLength": offset}],
+    }
+    json_chunk = _pad4(json.dumps(gltf, separators=(",", ":")).encode("utf-8"), b" ")
+    bin_chunk = b"".join(_pad4(b, b"\0") for b in blobs)
+    total = 12 + 8 + len(json_chunk) + 8 + len(bin_chunk)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<4sII", b"glTF", 2, total))
+        f.write(struct.pack("<I4s", len(json_chunk), b"JSON") + json_chunk)
+        f.write(struct.pack("<I4s", len(bin_chunk), b"BIN\0") + bin_chunk)
+    return Path(path)
+
+
+WRITERS = {"ply": write_ply, "glb": write_glb, "obj": write_obj}
+
+
+def write_mesh(mesh: Mesh, path: Path) -> Path:
+    """Write by the file's suffix (.ply, .glb or .obj)."""
+    fmt = Path(path).suffix.lstrip(".").lower()
+    if fmt not in WRITERS:
+        raise ValueError(f"{path}: unknown mesh format '{fmt}' (choose from {', '.join(MESH_FORMATS)})")
+    return WRITERS[fmt](mesh, path)

@@ -1,0 +1,237 @@
+"""The training loop: phases G main / G reg / D main / D reg, EMA, ticks, snapshots, exact resume.
+
+One process per GPU under torchrun (gloo on CPU); G and D sit in one DistributedDataParallel module
+(training.train.loss.NovaLoss) whose backward syncs the gradients, so there is no manual all-reduce. Only
+rank 0 writes. Randomness that defines the result (z, regulariser noise, data order, random views) is
+drawn for the whole global batch from seeded generators, so the parameters do not depend on how many
+processes share the batch, and a resumed run reproduces the uninterrupted one.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from training.data.dataset import DatasetConfig, NovaHumanDataset
+from training.model.discriminator import DualDiscriminator
+from training.train.distributed import DistInfo, GlobalBatchSampler, init_distributed
+from training.train.loss import LossConfig, NovaLoss
+from training.metrics.perceptual import perceptual_loss
+from training.train.presets import model_config
+from training.train.samples import save_sample_grid
+from training.train.snapshot import atomic_save, load_snapshot, rng_state, set_rng_state, snapshot_name
+from training.model.triplane import NovaGenerator
+
+
+@dataclass
+class TrainConfig:
+    run_dir: str
+    data: str  # data root holding renders/ and subsets/
+    preset: str = "tiny"  # model preset: body | head | tiny (tiny uses the body data layout)
+    data_preset: str = ""  # default: the model preset's
+    fusion: str = "attention"
+    encoder: str = "pat"
+    mask_d: bool = True
+    superresolution: bool = True
+    use_features: bool = False
+    batch: int = 4  # global batch over all processes
+    kimg: float = 1.0  # length of training in thousands of images
+    tick_kimg: float = 0.2
+    snap_ticks: int = 5
+    lr_g: float = 0.0025
+    lr_d: float = 0.001
+    betas: tuple[float, float] = (0.0, 0.99)
+    ema_kimg: float = 10.0
+    ema_rampup: float | None = 0.05
+    grad_clip: float | None = None
+    noise_mode: str = "random"  # SynthesisLayer noise during training: random | const
+    ray_jitter: bool = True  # stratified jitter of the ray samples during training
+    mirror: bool = True
+    workers: int = 2
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
+    mbstd_group: int | None = None  # override D's minibatch-std group size
+    n_sample_chars: int = 4
+    loss: LossConfig = field(default_factory=LossConfig)
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, dist_info: DistInfo | None = None):
+        self.cfg = cfg
+        self.dist = dist_info or init_distributed(cfg.device)
+        self.device = self.dist.device
+        self.run_dir = Path(cfg.run_dir)
+        torch.manual_seed(cfg.seed)
+        mc = model_config(cfg.preset, cfg.fusion, cfg.encoder, cfg.mask_d, cfg.superresolution)
+        mc.generator.use_precomputed_features = cfg.use_features
+        if cfg.mbstd_group is not None:
+            mc.discriminator.mbstd_group_size = cfg.mbstd_group
+        self.model_cfg = mc
+        self.G = NovaGenerator(mc.generator).to(self.device)
+        self.D = DualDiscriminator(mc.discriminator).to(self.device)
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        self.G.train()
+        self.G.renderer.train(cfg.ray_jitter)
+        perceptual, self.perceptual_desc = perceptual_loss()
+        self.loss = NovaLoss(self.G, self.D, cfg.loss, perceptual.to(self.device), cfg.noise_mode)
+        self.module = (DistributedDataParallel(self.loss, device_ids=[self.device] if self.device.type == "cuda" else None,
+                                               find_unused_parameters=True)
+                       if self.dist.world_size > 1 else self.loss)
+        self.opt_G = self._adam(self.G.parameters(), cfg.lr_g, cfg.loss.density_reg_interval)
+        self.opt_D = self._adam(self.D.parameters(), cfg.lr_d, cfg.loss.r1_interval)
+        self.data = NovaHumanDataset(DatasetConfig(
+            root=cfg.data, preset=cfg.data_preset or mc.data_preset, split="train", mirror=cfg.mirror,
+            resolution=mc.generator.sr.img_resolution, cond_resolution=mc.cond_resolution,
+            use_features=cfg.use_features, seed=cfg.seed))
+        self.gen = torch.Generator().manual_seed(cfg.seed + 1)  # z and regulariser noise, global batch
+        self.nimg = self.step = self.nan_skips = 0
+
+    def _adam(self, params, lr: float, reg_interval: int) -> torch.optim.Adam:
+        """Adam with StyleGAN2's lazy-regularisation correction of lr and betas."""
+        ratio = reg_interval / (reg_interval + 1)
+        b1, b2 = self.cfg.betas
+        return torch.optim.Adam(params, lr=lr * ratio, betas=(b1 ** ratio, b2 ** ratio), eps=1e-8)
+
+    # ---------------------------------------------------------------- state
+    def state_dict(self) -> dict:
+        return {"G": self.G.state_dict(), "G_ema": self.G_ema.state_dict(), "D": self.D.state_dict(),
+                "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(), "rng": rng_state(),
+                "gen": self.gen.get_state(), "progress": {"nimg": self.nimg, "step": self.step,
+                                                           "nan_skips": self.nan_skips},
+                "train_config": json.dumps(asdict(self.cfg)), "model_config": json.dumps(asdict(self.model_cfg))}
+
+    def load_state_dict(self, state: dict) -> None:
+        for name in ("G", "G_ema", "D", "opt_G", "opt_D"):
+            getattr(self, name).load_state_dict(state[name])
+        self.gen.set_state(state["gen"])
+        set_rng_state(state["rng"])
+        self.nimg, self.step, self.nan_skips = (state["progress"][k] for k in ("nimg", "step", "nan_skips"))
+
+    # ---------------------------------------------------------------- steps
+    def _draw(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """z and regulariser noise for the global batch; this rank's slice."""
+        b, r, per = self.cfg.batch, self.dist.rank, self.cfg.batch // self.dist.world_size
+        z = torch.randn(b, self.G.cfg.backbone.z_dim, generator=self.gen)
+        noise = self.loss.draw_reg_noise(b, self.gen)
+        sl = slice(r * per, (r + 1) * per)
+        return z[sl].to(self.device), noise[sl].to(self.device)
+
+    def _phase(self, name: str, batch: dict, z: torch.Tensor, noise: torch.Tensor,
+               opt: torch.optim.Optimizer, params: list[torch.nn.Parameter]) -> dict[str, float]:
+        self.opt_G.zero_grad(set_to_none=True)
+        self.opt_D.zero_grad(set_to_none=True)
+        amp = self.cfg.amp and self.device.type == "cuda"
+        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=amp):
+            loss, stats = self.module(name, batch, z, noise)
+        loss.backward()
+        grads = [p.grad for p in params if p.grad is not None]
+        if grads and not all(torch.isfinite(g).all() for g in grads):
+            self.nan_skips += 1
+            return {}
+        if self.cfg.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
+        opt.step()
+        return {k: float(v.detach()) for k, v in stats.items()}
+
+    def train_step(self, batch: dict) -> dict[str, float]:
+        cfg, lc = self.cfg, self.cfg.loss
+        batch = {k: v.to(self.device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+        g_params, d_params = list(self.G.parameters()), list(self.D.parameters())
+        z, noise = self._draw()
+        stats = self._phase("G_main", batch, z, noise, self.opt_G, g_params)
+        if lc.density_reg > 0 and self.step % lc.density_reg_interval == 0:
+            stats.update(self._phase("G_reg", batch, z, noise, self.opt_G, g_params))
+        stats.update(self._phase("D_main", batch, z, noise, self.opt_D, d_params))
+        if self.step % lc.r1_interval == 0:
+            stats.update(self._phase("D_reg", batch, z, noise, self.opt_D, d_params))
+        self._update_ema()
+        self.nimg += cfg.batch
+        self.step += 1
+        return stats
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        ema_nimg = self.cfg.ema_kimg * 1000
+        if self.cfg.ema_rampup is not None:
+            ema_nimg = min(ema_nimg, (self.nimg + self.cfg.batch) * self.cfg.ema_rampup)
+        beta = 0.5 ** (self.cfg.batch / max(ema_nimg, 1e-8))
+        for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
+            p_ema.copy_(p.detach().lerp(p_ema, beta))
+        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
+            b_ema.copy_(b)
+
+    # ---------------------------------------------------------------- loop
+    def loader(self) -> torch.utils.data.DataLoader:
+        sampler = GlobalBatchSampler(len(self.data), self.cfg.batch, self.dist.rank, self.dist.world_size,
+                                     self.cfg.seed, start_batch=self.nimg // self.cfg.batch)
+        return torch.utils.data.DataLoader(self.data, batch_size=self.cfg.batch // self.dist.world_size,
+                                           sampler=sampler, num_workers=self.cfg.workers,
+                                           pin_memory=self.device.type == "cuda", drop_last=True)
+
+    def save_snapshot(self) -> Path:
+        path = self.run_dir / snapshot_name(self.nimg // 1000)
+        atomic_save(self.state_dict(), path)
+        return path
+
+    def run(self, resume_state: dict | None = None) -> None:
+        cfg, main = self.cfg, self.dist.is_main
+        total = int(cfg.kimg * 1000)
+        batches = iter(self.loader()) if resume_state is None else None
+        if resume_state is not None:
+            self.load_state_dict(resume_state)
+            rng = rng_state()
+            batches = iter(self.loader())  # starting workers draws from the global RNG: restore it after
+            set_rng_state(rng)
+        if main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+            print(f"perceptual loss: {self.perceptual_desc}")
+        tick_nimg, tick_start, sums, ticks_done = self.nimg, time.time(), {}, 0
+        bar = tqdm(total=total, initial=self.nimg, unit="img", disable=not main, dynamic_ncols=True)
+        while self.nimg < total:
+            stats = self.train_step(next(batches))
+            bar.update(cfg.batch)
+            for k, v in stats.items():
+                sums.setdefault(k, []).append(v)
+            done = self.nimg >= total
+            if done or self.nimg - tick_nimg >= cfg.tick_kimg * 1000:
+                ticks_done += 1
+                self._tick(sums, tick_nimg, tick_start, bar)
+                if done or ticks_done % cfg.snap_ticks == 0:
+                    self._snapshot()
+                tick_nimg, tick_start, sums = self.nimg, time.time(), {}
+        bar.close()
+
+    def _tick(self, sums: dict, tick_nimg: int, tick_start: float, bar: tqdm) -> None:
+        if not self.dist.is_main:
+            return
+        seconds = time.time() - tick_start
+        record = {"kimg": self.nimg / 1000, "step": self.step,
+                  "sec_per_kimg": seconds / max((self.nimg - tick_nimg) / 1000, 1e-9), "nan_skips": self.nan_skips,
+                  "peak_mem_gb": (torch.cuda.max_memory_allocated(self.device) / 2**30
+                                  if self.device.type == "cuda" else None)}
+        record.update({k: sum(v) / len(v) for k, v in sums.items()})
+        with open(self.run_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+        shown = " ".join(f"{k} {v:.4g}" for k, v in record.items() if isinstance(v, float) and k != "kimg")
+        bar.write(f"tick kimg {record['kimg']:.3f} {shown}")
+
+    def _snapshot(self) -> None:
+        if self.dist.is_main:
+            path = self.save_snapshot()
+            save_sample_grid(self.G_ema, self.cfg, self.model_cfg, path.with_name(f"samples-{self.nimg // 1000:06d}.png"))
+
+
+def train(cfg: TrainConfig, resume: Path | None = None) -> Trainer:
+    """Train (or continue a snapshot) and return the trainer; rank 0 writes into cfg.run_dir."""
+    trainer = Trainer(cfg)
+    state = load_snapshot(resume) if resume is not None else None
+    trainer.run(state)
+    return trainer

@@ -1,0 +1,69 @@
+"""Model presets: body (NOVA-Human), head (VRoid heads) and tiny (CPU tests and the demo).
+
+A preset fixes the box and cameras of its data preset (training/data/layout.py) and the network sizes.
+Ablations are switches on top of a preset (fusion mode, encoder kind, mask_d), never other modules.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from training.model.backbone import BackboneConfig
+from training.data.layout import PRESETS as DATA_PRESETS
+from training.model.decoder import DecoderConfig
+from training.model.discriminator import DiscriminatorConfig
+from training.model.encoder import EncoderConfig
+from training.model.fusion import FusionConfig
+from training.model.superresolution import SuperResolutionConfig
+from training.model.triplane import GeneratorConfig
+from training.model.volumetric_rendering.renderer import RenderConfig
+
+MODEL_PRESETS = ("body", "head", "tiny")
+
+
+@dataclass
+class ModelConfig:
+    data_preset: str
+    generator: GeneratorConfig
+    discriminator: DiscriminatorConfig
+    cond_resolution: int  # the condition images' size the data loader serves
+
+
+def model_config(preset: str, fusion: str = "attention", encoder: str = "pat", mask_d: bool = True,
+                 superresolution: bool = True) -> ModelConfig:
+    """The networks of a preset with the ablation switches applied."""
+    if preset not in MODEL_PRESETS:
+        raise ValueError(f"unknown model preset {preset!r}; choose one of {', '.join(MODEL_PRESETS)}")
+    data = DATA_PRESETS["head" if preset == "head" else "body"]
+    if preset == "tiny":
+        plane_channels = 8
+        backbone = BackboneConfig(resolution=64, plane_channels=plane_channels, plane_depth=1, channel_base=2048,
+                                  channel_max=128, mapping_layers=2)
+        enc = EncoderConfig(kind=encoder, image_resolution=64, widths=(16, 32, 64, 128), depths=(1, 1, 1, 1),
+                            out_channels=(128, 64, 32))
+        neural, img, cond = 32, 64, 64
+        sr = SuperResolutionConfig(enabled=superresolution, input_resolution=neural, img_resolution=img,
+                                   hidden_channels=32)
+        disc = DiscriminatorConfig(img_resolution=img, channel_base=1024, channel_max=128, mapping_layers=2,
+                                   mask_d=mask_d, mask_resolution=32, mask_channel_base=256, mask_channel_max=32)
+        n_coarse = n_fine = 12  # the box-clipped interval keeps 24 samples per ray dense enough at 32 px
+        fusion_cfg = FusionConfig(mode=fusion, plane_channels=plane_channels, dim=32, heads=4)
+    else:
+        plane_channels = 16
+        backbone = BackboneConfig(plane_channels=plane_channels)
+        enc = EncoderConfig(kind=encoder)
+        neural, img, cond = 128, 512, 512
+        sr = SuperResolutionConfig(enabled=superresolution, input_resolution=neural, img_resolution=img)
+        disc = DiscriminatorConfig(img_resolution=img, mask_d=mask_d)
+        n_coarse = n_fine = 48
+        fusion_cfg = FusionConfig(mode=fusion, plane_channels=plane_channels)
+    gen = GeneratorConfig(box_warp=data.boxwarp, near=data.near, far=data.far, neural_resolution=neural,
+                          backbone=backbone, encoder=enc, fusion=fusion_cfg,
+                          decoder=DecoderConfig(in_dim=fusion_cfg.out_dim),
+                          render=RenderConfig(box_warp=data.boxwarp, n_coarse=n_coarse, n_fine=n_fine), sr=sr)
+    return ModelConfig(data_preset=data.name, generator=gen, discriminator=disc, cond_resolution=cond)
+
+
+def with_render_resolution(cfg: ModelConfig, neural_resolution: int) -> ModelConfig:
+    """The same networks rendering at another neural resolution (smaller for CPU checks)."""
+    gen = replace(cfg.generator, neural_resolution=neural_resolution)
+    return replace(cfg, generator=gen)

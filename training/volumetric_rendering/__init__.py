@@ -1,4 +1,0 @@
-"""EG3D-style volume rendering: ray samplers, ray marcher and the renderer that ties them together."""
-from training.volumetric_rendering.renderer import Field, RenderConfig, RenderOutput, VolumeRenderer
-
-__all__ = ["Field", "RenderConfig", "RenderOutput", "VolumeRenderer"]

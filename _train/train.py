@@ -19,10 +19,10 @@ import click
 
 from training.train.loss import LossConfig
 from training.train.presets import MODEL_PRESETS
+from training.train.runs import default_runs_root
 from training.train.snapshot import resolve_snapshot
 from training.train.loop import TrainConfig, train
 
-DEFAULT_OUTDIR = Path("_train") / "eg3dc" / "runs"
 
 
 def next_run_dir(outdir: Path, name: str) -> Path:
@@ -38,7 +38,8 @@ def next_run_dir(outdir: Path, name: str) -> Path:
 @click.option("--preset", type=click.Choice(MODEL_PRESETS), default="body", help="Model preset (tiny: CPU demo/tests).")
 @click.option("--data-preset", type=click.Choice(["", "body", "head"]), default="",
               help="Dataset preset; default: the model preset's (tiny -> body).")
-@click.option("--outdir", type=click.Path(path_type=Path), default=DEFAULT_OUTDIR, help="Where runs go.")
+@click.option("--outdir", type=click.Path(path_type=Path), default=None,
+              help="Where runs go (default: $PROJECT_DN/_train/eg3dc/runs, where --inferquery looks).")
 @click.option("--batch", type=int, default=16, help="Global batch over all processes (paper: 16 body, 8 head).")
 @click.option("--kimg", type=float, default=25000, help="Training length in thousands of images.")
 @click.option("--tick", "tick_kimg", type=float, default=4, help="Progress line every this many kimg.")
@@ -67,7 +68,7 @@ def main(name, data, preset, data_preset, outdir, batch, kimg, tick_kimg, snap_t
             raise click.ClickException(str(exc)) from None
         run_dir = resume.parent
     else:
-        run_dir = next_run_dir(outdir, name)
+        run_dir = next_run_dir(outdir or default_runs_root(), name)
     cfg = TrainConfig(run_dir=str(run_dir), data=str(data), preset=preset, data_preset=data_preset, fusion=fusion,
                       encoder=encoder, mask_d=mask_d, superresolution=superresolution, use_features=use_features,
                       batch=batch, kimg=kimg, tick_kimg=tick_kimg, snap_ticks=snap_ticks, lr_g=lr_g, lr_d=lr_d,

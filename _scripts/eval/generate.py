@@ -35,7 +35,8 @@ from tqdm import tqdm
 from training.data.layout import PRESETS, DataPreset, default_data_root
 from training.data.dataset import DatasetConfig, NovaHumanDataset
 from training.data.checks import DatasetError
-from training.infer.load import LoadedGenerator, default_runs_root, load_generator, resolve_inferquery
+from training.infer.load import LoadedGenerator, load_generator
+from training.train.runs import default_runs_root, resolve_inferquery
 from training.infer.mesh import MESH_FORMATS, field_mesh, write_mesh
 from training.model.triplane import NovaGenerator, Planes
 from training.infer.render import (make_character_planes, ortho_views, render_views, spin_views, turntable_views,

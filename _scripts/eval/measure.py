@@ -45,7 +45,8 @@ from training.metrics.feature_nets.inception import load_inception
 from training.metrics.fid import MIN_IMAGES, fid_from_features
 from training.metrics.geometry import PRED_ALPHA_THRESHOLD, THRESHOLDS, geometry_scores, sample_points, surface_points, threshold_name
 from training.metrics.image import PROTOCOLS, protocol_psnr, protocol_ssim
-from training.infer.load import LoadedGenerator, load_generator, resolve_inferquery
+from training.infer.load import LoadedGenerator, load_generator
+from training.train.runs import resolve_inferquery
 from training.metrics.perceptual import from_weights as lpips_from_weights
 from training.model.triplane import Planes
 

@@ -27,15 +27,14 @@ import math
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 from skimage.measure import marching_cubes
 
 from training.model.volumetric_rendering.ray_marcher import density_from_sigma
+from training.model.volumetric_rendering.renderer import Field
 
-Field = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 # ray directions of the front, back, left and right ortho cameras (training/geometry/camera.py frame)
 ORTHO_DIRECTIONS = ((0.0, 0.0, -1.0), (0.0, 0.0, 1.0), (-1.0, 0.0, 0.0), (1.0, 0.0, 0.0))
 MESH_FORMATS = ("ply", "glb", "obj")

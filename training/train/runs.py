@@ -1,0 +1,34 @@
+"""Where runs live and how a NAME-RUN-KIMG query names a snapshot in them.
+
+A query like ``human_mv_panic3d_mask_encoder_attention-00001-000920`` names
+``<runs>/human_mv_panic3d_mask_encoder_attention/00001/network-snapshot-000920.pt`` (runs default:
+``$PROJECT_DN/_train/eg3dc/runs``, the trainer's default --outdir). The run name may itself contain
+dashes; RUN and KIMG are the last two fields.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from training.train.snapshot import snapshot_name
+
+
+def default_runs_root() -> Path:
+    """$PROJECT_DN/_train/eg3dc/runs (PROJECT_DN defaults to the working folder, as in the original)."""
+    return Path(os.environ.get("PROJECT_DN", ".")) / "_train" / "eg3dc" / "runs"
+
+
+def resolve_inferquery(query: str, runs_root: Path | None = None) -> Path:
+    """NAME-RUN-KIMG -> the snapshot file; one-line errors naming what is missing."""
+    parts = query.rsplit("-", 2)
+    if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
+        raise ValueError(f"inferquery '{query}' is not NAME-RUN-KIMG (e.g. cpu_tiny-00000-000002)")
+    name, run, kimg = parts
+    root = Path(runs_root) if runs_root is not None else default_runs_root()
+    path = root / name / f"{int(run):05d}" / snapshot_name(int(kimg))
+    if not path.is_file():
+        run_dir = path.parent
+        have = sorted(p.name for p in run_dir.glob("network-snapshot-*.pt")) if run_dir.is_dir() else []
+        hint = f"; that run has {', '.join(have)}" if have else ""
+        raise FileNotFoundError(f"{path}: snapshot for inferquery '{query}' not found{hint}")
+    return path

@@ -1,8 +1,8 @@
 """Benchmarks: ``python -m _scripts.bench [all|ops|train|render|infer] [--out FILE] [--device cpu|cuda]
 [--repeats N] [--size auto|full|small|tiny]`` prints one JSON object (and writes it to --out).
 
-Each section is a function ``bench_<name>(ctx) -> dict`` listed in SECTIONS (data, train and infer
-live in _scripts/bench_pipeline.py). Timings are ms per call, the median of ``repeats``
+Each section is a function ``bench_<name>(ctx: BenchContext) -> dict`` listed in SECTIONS (data,
+train and infer, and BenchContext, live in the helper module _scripts/bench_pipeline.py). Timings are ms per call, the median of ``repeats``
 calls after warm-up. Ops run their reference and (where CUDA is usable) CUDA paths side by side in
 the same process at the same sizes, so ``ref_over_cuda`` is a fair speed-up. ``--size auto`` takes the
 realistic training sizes on CUDA and smaller ones on CPU; the sizes used are part of the output.
@@ -16,14 +16,13 @@ import os
 import platform
 import statistics
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import click
 import torch
 
-from _scripts.bench_pipeline import bench_data, bench_infer, bench_train
+from _scripts.bench_pipeline import BenchContext, bench_data, bench_infer, bench_train
 from torch_utils import custom_ops
 
 SIZES = ("full", "small", "tiny")
@@ -36,22 +35,6 @@ SAMPLER_SIZES = {
 }
 # StyleGAN2 layer activations (N, C, H, W): a 128-channel feature map at 128^2 for a batch of 16.
 FEATURE_SIZES = {"full": (16, 128, 128, 128), "small": (1, 64, 64, 64), "tiny": (1, 8, 16, 16)}
-
-
-@dataclass(frozen=True)
-class BenchContext:
-    device: torch.device
-    size: str
-    repeats: int
-    warmup: int
-    data: Path | None = None  # a body data root (>= 512 px) for the train section instead of synthesising one
-
-    @property
-    def cuda_ops(self) -> str | None:
-        """None when the CUDA ops can run here, else why not."""
-        if self.device.type != "cuda":
-            return "device is cpu"
-        return custom_ops.missing_cuda_piece()
 
 
 def _sync(device: torch.device) -> None:

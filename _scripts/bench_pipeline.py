@@ -1,7 +1,9 @@
 """Pipeline sections of ``python -m _scripts.bench``: data generation, training and inference speed.
 
-Each returns a dict with the sizes it used. Training and inference use freshly initialised networks
-(speed does not depend on the weights). On CPU the body preset is too slow to time at its real size
+A helper module of the bench command, not a command itself (no CLI; _scripts/bench.py imports it, as
+scripts import _scripts/options.py). It also holds BenchContext, what every section takes (device,
+size, repeats). Each section returns a dict with the sizes it used. Training and inference use freshly
+initialised networks (speed does not depend on the weights). On CPU the body preset is too slow to time at its real size
 (minutes per step), so the CPU sizes time the tiny preset and say so; ``--device cuda`` times body.
 """
 from __future__ import annotations
@@ -11,9 +13,16 @@ import resource
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
+
+from torch_utils import custom_ops
+
+if TYPE_CHECKING:  # the sections import training lazily, so the ops section starts fast
+    from training.train.loop import Trainer
 
 DATA_SIZES = {"full": dict(n=20, res=256), "small": dict(n=6, res=128), "tiny": dict(n=2, res=32)}
 # (preset, batch on this one device, timed steps); body: the paper's 16 over 8 GPUs is 2 per GPU
@@ -24,7 +33,25 @@ INFER_SIZES = {"full": [("tiny", 64, 64, 128), ("body", 16, 512, 256)], "small":
                "tiny": [("tiny", 2, 32, 16)]}
 
 
-def _peak_memory_gb(device: torch.device) -> dict:
+@dataclass(frozen=True)
+class BenchContext:
+    """What every section takes: where and at which size to measure, how many timed calls."""
+
+    device: torch.device
+    size: str
+    repeats: int
+    warmup: int
+    data: Path | None = None  # a body data root (>= 512 px) for the train section instead of synthesising one
+
+    @property
+    def cuda_ops(self) -> str | None:
+        """None when the CUDA ops can run here, else why not."""
+        if self.device.type != "cuda":
+            return "device is cpu"
+        return custom_ops.missing_cuda_piece()
+
+
+def _peak_memory_gb(device: torch.device) -> dict[str, float]:
     if device.type == "cuda":
         return {"peak_gpu_memory_gb": round(torch.cuda.max_memory_allocated(device) / 2 ** 30, 3)}
     return {"peak_process_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20, 3)}
@@ -43,7 +70,7 @@ def _synth(out: Path, n: int, res: int, views: int, workers: int = 2) -> float:
     return time.perf_counter() - start
 
 
-def bench_data(ctx) -> dict:
+def bench_data(ctx: BenchContext) -> dict:
     """Synthetic characters per second with all 21 views (5 ortho + 16 random), PNGs written."""
     s = DATA_SIZES[ctx.size]
     with tempfile.TemporaryDirectory() as tmp:
@@ -52,7 +79,7 @@ def bench_data(ctx) -> dict:
             "characters_per_s": round(s["n"] / seconds, 3)}
 
 
-def _time_steps(trainer, steps: int) -> float:
+def _time_steps(trainer: Trainer, steps: int) -> float:
     """Seconds for `steps` training steps after one untimed warm-up step (which runs both regularisers)."""
     batches = iter(trainer.loader())
     trainer.train_step(next(batches))
@@ -67,7 +94,7 @@ def _time_steps(trainer, steps: int) -> float:
     return elapsed
 
 
-def bench_train(ctx) -> dict:
+def bench_train(ctx: BenchContext) -> dict:
     """Training images per second (all four phases, lazy regularisers at their intervals)."""
     from training.train.loop import TrainConfig, Trainer
 
@@ -101,7 +128,7 @@ def bench_train(ctx) -> dict:
 
 
 @torch.no_grad()
-def bench_infer(ctx) -> dict:
+def bench_infer(ctx: BenchContext) -> dict:
     """Turntable frames per second (planes made once, then rendered + super-resolved) and seconds per mesh."""
     from training.data.layout import PRESETS
     from training.infer.mesh import field_mesh

@@ -14,21 +14,23 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import get_args
 
 import click
 
+from training.data.layout import PRESETS as DATA_PRESETS
+from training.model.encoder import EncoderKind
+from training.model.fusion import FusionMode
+from training.train.distributed import Device
+from training.train.loop import TrainConfig, train
 from training.train.loss import LossConfig
 from training.train.presets import MODEL_PRESETS
-from training.train.runs import default_runs_root
+from training.train.runs import default_runs_root, next_run_folder
 from training.train.snapshot import resolve_snapshot
-from training.train.loop import TrainConfig, train
 
-
-
-def next_run_dir(outdir: Path, name: str) -> Path:
-    base = outdir / name
-    ids = [int(p.name) for p in base.glob("[0-9]" * 5) if p.is_dir()] if base.is_dir() else []
-    return base / f"{max(ids, default=-1) + 1:05d}"
+# The ablation switches, the device and the optimiser settings take their choices and defaults from the
+# config types (TrainConfig, LossConfig and the model configs' Literal types), so they are defined once.
+# The run-size options (--preset, --batch, --kimg, ...) keep the paper's defaults; TrainConfig's are test-sized.
 
 
 @click.command(help=__doc__, context_settings={"show_default": True, "max_content_width": 110})
@@ -36,7 +38,7 @@ def next_run_dir(outdir: Path, name: str) -> Path:
 @click.option("--data", "data", type=click.Path(path_type=Path), default=Path("_data/lustrous"),
               help="Data root holding renders/ and subsets/.")
 @click.option("--preset", type=click.Choice(MODEL_PRESETS), default="body", help="Model preset (tiny: CPU demo/tests).")
-@click.option("--data-preset", type=click.Choice(["", "body", "head"]), default="",
+@click.option("--data-preset", type=click.Choice(["", *DATA_PRESETS]), default=TrainConfig.data_preset,
               help="Dataset preset; default: the model preset's (tiny -> body).")
 @click.option("--outdir", type=click.Path(path_type=Path), default=None,
               help="Where runs go (default: $PROJECT_DN/_train/eg3dc/runs, where --inferquery looks).")
@@ -44,23 +46,25 @@ def next_run_dir(outdir: Path, name: str) -> Path:
 @click.option("--kimg", type=float, default=25000, help="Training length in thousands of images.")
 @click.option("--tick", "tick_kimg", type=float, default=4, help="Progress line every this many kimg.")
 @click.option("--snap", "snap_ticks", type=int, default=10, help="Snapshot and sample grid every this many ticks.")
-@click.option("--fusion", type=click.Choice(["attention", "concat", "mean", "front_only"]), default="attention")
-@click.option("--encoder", type=click.Choice(["pat", "none"]), default="pat")
-@click.option("--mask-d/--no-mask-d", default=True, help="Discriminator mask branch.")
-@click.option("--sr/--no-sr", "superresolution", default=True, help="Super-resolution module.")
+@click.option("--fusion", type=click.Choice(get_args(FusionMode)), default=TrainConfig.fusion)
+@click.option("--encoder", type=click.Choice(get_args(EncoderKind)), default=TrainConfig.encoder)
+@click.option("--mask-d/--no-mask-d", default=TrainConfig.mask_d, help="Discriminator mask branch.")
+@click.option("--sr/--no-sr", "superresolution", default=TrainConfig.superresolution, help="Super-resolution module.")
 @click.option("--use-features", is_flag=True, help="Add the dataset's ortho_katepca_chonk features at 8x8.")
-@click.option("--lr-g", type=float, default=0.0025)
-@click.option("--lr-d", type=float, default=0.001)
-@click.option("--gamma", type=float, default=5.0, help="R1 weight on the image.")
-@click.option("--gamma-mask", type=float, default=1.0, help="R1 weight on the mask branch.")
+@click.option("--lr-g", type=float, default=TrainConfig.lr_g)
+@click.option("--lr-d", type=float, default=TrainConfig.lr_d)
+@click.option("--gamma", type=float, default=LossConfig.r1_gamma, help="R1 weight on the image.")
+@click.option("--gamma-mask", type=float, default=LossConfig.r1_gamma_mask, help="R1 weight on the mask branch.")
 @click.option("--resume", type=click.Path(path_type=Path), default=None, help="Run folder or snapshot to continue.")
-@click.option("--seed", type=int, default=0)
-@click.option("--workers", type=int, default=2, help="Data-loading processes per GPU/process.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto")
-@click.option("--amp/--no-amp", default=True, help="bf16 autocast on CUDA.")
+@click.option("--seed", type=int, default=TrainConfig.seed)
+@click.option("--workers", type=int, default=TrainConfig.workers, help="Data-loading processes per GPU/process.")
+@click.option("--device", type=click.Choice(get_args(Device)), default=TrainConfig.device)
+@click.option("--amp/--no-amp", default=TrainConfig.amp, help="bf16 autocast on CUDA.")
 @click.option("--dry-run", is_flag=True, help="Print the resolved configuration and exit.")
-def main(name, data, preset, data_preset, outdir, batch, kimg, tick_kimg, snap_ticks, fusion, encoder, mask_d,
-         superresolution, use_features, lr_g, lr_d, gamma, gamma_mask, resume, seed, workers, device, amp, dry_run):
+def main(name: str, data: Path, preset: str, data_preset: str, outdir: Path | None, batch: int, kimg: float,
+         tick_kimg: float, snap_ticks: int, fusion: str, encoder: str, mask_d: bool, superresolution: bool,
+         use_features: bool, lr_g: float, lr_d: float, gamma: float, gamma_mask: float, resume: Path | None,
+         seed: int, workers: int, device: str, amp: bool, dry_run: bool) -> None:
     if resume is not None:
         try:
             resume = resolve_snapshot(resume)
@@ -68,7 +72,7 @@ def main(name, data, preset, data_preset, outdir, batch, kimg, tick_kimg, snap_t
             raise click.ClickException(str(exc)) from None
         run_dir = resume.parent
     else:
-        run_dir = next_run_dir(outdir or default_runs_root(), name)
+        run_dir = next_run_folder(outdir or default_runs_root(), name)
     cfg = TrainConfig(run_dir=str(run_dir), data=str(data), preset=preset, data_preset=data_preset, fusion=fusion,
                       encoder=encoder, mask_d=mask_d, superresolution=superresolution, use_features=use_features,
                       batch=batch, kimg=kimg, tick_kimg=tick_kimg, snap_ticks=snap_ticks, lr_g=lr_g, lr_d=lr_d,

@@ -1,4 +1,5 @@
-"""EasyDict, object lookup by dotted name, and formatting helpers."""
+"""EasyDict, construction of a class given by dotted name (EG3D-style configs) and rebuilding a nested
+config dataclass from its JSON (snapshot loading, training/infer/load.py)."""
 from __future__ import annotations
 
 import dataclasses
@@ -47,29 +48,12 @@ def get_obj_by_name(name: str) -> Any:
     raise ValueError(f"cannot find '{name}': no importable module in that name")
 
 
-def call_func_by_name(*args: Any, func_name: str, **kwargs: Any) -> Any:
-    """Look up a callable by dotted name and call it."""
-    func = get_obj_by_name(func_name)
-    if not callable(func):
-        raise ValueError(f"'{func_name}' is not callable")
-    return func(*args, **kwargs)
-
-
 def construct_class_by_name(*args: Any, class_name: str, **kwargs: Any) -> Any:
-    """Look up a class by dotted name and instantiate it."""
-    return call_func_by_name(*args, func_name=class_name, **kwargs)
-
-
-def format_time(seconds: float) -> str:
-    """Human-readable duration: '42s', '3m 05s', '2h 07m', '1d 03h'."""
-    s = int(round(seconds))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m {s % 60:02d}s"
-    if s < 86400:
-        return f"{s // 3600}h {(s // 60) % 60:02d}m"
-    return f"{s // 86400}d {(s // 3600) % 24:02d}h"
+    """Look up a class (or any callable) by dotted name and call it with the given arguments."""
+    cls = get_obj_by_name(class_name)
+    if not callable(cls):
+        raise ValueError(f"'{class_name}' is not callable")
+    return cls(*args, **kwargs)
 
 
 def dataclass_from_dict(cls: type, data: dict) -> Any:

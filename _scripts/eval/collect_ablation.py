@@ -14,20 +14,22 @@ differ) and the metrics that were not available (LPIPS, CLIP, FID without their 
 'white' (background only), 'flat silhouette' (the true alpha filled with the view's mean colour:
 an oracle for silhouette and colour with no detail) and 'mirrored front' (the true front image
 flipped as the back view: the best a model can do that assumes the back looks like the front).
+
+Exit status: 0, or 1 (one line on stderr) when a metrics.json or the --reference data is missing.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
+
+import click
 
 # (label, section, key, higher is better)
 COLUMNS = (("back PSNR", "back", "psnr", True), ("back SSIM x100", "back", "ssim", True),
            ("360 PSNR", "360", "psnr", True), ("360 SSIM x100", "360", "ssim", True),
            ("front PSNR", "front", "psnr", True), ("chamfer x100", "geometry", "chamfer", False),
            ("F1@0.01 x100", "geometry", "f1@10", True))
-SWITCHES = ("fusion", "encoder", "mask_d")
 SHARED = ("kimg", "batch", "seed", "preset")
 
 
@@ -57,10 +59,11 @@ def reference_rows(data: Path, res: int) -> dict[str, dict]:
     """Model-free rows (see the module help) in metrics.json's shape, means over test characters."""
     import torch
     from training.metrics.image import protocol_psnr, protocol_ssim
-    rendersets = sorted(p for p in (data / "renders").iterdir() if p.is_dir())
+    renders = data / "renders"
+    rendersets = sorted(p for p in renders.iterdir() if p.is_dir()) if renders.is_dir() else []
     tests = sorted((data / "subsets").glob("*_test.csv"))
     if len(rendersets) != 1 or len(tests) != 1:
-        raise SystemExit(f"{data}: --reference needs one renderset and one test split list")
+        raise ValueError(f"{data}: --reference needs one renderset and one test split list")
     rs, ids = rendersets[0], [ln.split(",")[0].strip() for ln in tests[0].read_text().splitlines() if ln.strip()]
 
     def white(x):
@@ -140,31 +143,33 @@ def table(rows: dict[str, dict]) -> str:
     return "\n".join(lines) + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m _scripts.eval.collect_ablation", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--metrics", type=Path, required=True, help="folder with <config>/metrics.json")
-    ap.add_argument("--configs", default="", help="space-separated row order (default: every folder, sorted)")
-    ap.add_argument("--out", type=Path, default=None, help="also write the table to this file")
-    ap.add_argument("--reference", type=Path, default=None, metavar="DATA",
-                    help="add the model-free reference rows, scored on DATA's test split")
-    ap.add_argument("--res", type=int, default=64, help="resolution of the reference rows (measure's --res)")
-    args = ap.parse_args(argv)
-    names = args.configs.split() or sorted(p.parent.name for p in args.metrics.glob("*/metrics.json"))
-    missing = [n for n in names if not (args.metrics / n / "metrics.json").is_file()]
+@click.command(help=__doc__, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--metrics", type=click.Path(path_type=Path), required=True, help="folder with <config>/metrics.json")
+@click.option("--configs", default="", help="space-separated row order (default: every folder, sorted)")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="also write the table to this file")
+@click.option("--reference", type=click.Path(path_type=Path), default=None, metavar="DATA",
+              help="add the model-free reference rows, scored on DATA's test split")
+@click.option("--res", type=int, default=64, help="resolution of the reference rows (measure's --res)")
+def main(metrics: Path, configs: str, out: Path | None, reference: Path | None, res: int) -> None:
+    """Print (and with --out write) the table of the configurations under --metrics."""
+    names = configs.split() or sorted(p.parent.name for p in metrics.glob("*/metrics.json"))
+    missing = [n for n in names if not (metrics / n / "metrics.json").is_file()]
     if missing or not names:
-        print(f"{args.metrics}: no metrics.json for {', '.join(missing) or 'any configuration'}", file=sys.stderr)
-        return 1
-    rows = {n: json.loads((args.metrics / n / "metrics.json").read_text()) for n in names}
-    if args.reference is not None:
-        rows.update(reference_rows(args.reference, args.res))
+        click.echo(f"{metrics}: no metrics.json for {', '.join(missing) or 'any configuration'}", err=True)
+        sys.exit(1)
+    rows = {n: json.loads((metrics / n / "metrics.json").read_text()) for n in names}
+    if reference is not None:
+        try:
+            rows.update(reference_rows(reference, res))
+        except ValueError as exc:
+            click.echo(str(exc), err=True)
+            sys.exit(1)
     text = table(rows)
-    print(text, end="")
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
-    return 0
+    click.echo(text, nl=False)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

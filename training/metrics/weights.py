@@ -23,7 +23,7 @@ import tempfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 import torch
 from tqdm import tqdm
@@ -214,6 +214,31 @@ def load_state(path: str | os.PathLike[str], what: str) -> object:
         return torch.load(Path(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - see docstring
         raise ValueError(f"{path}: unreadable {what} ({type(exc).__name__}: {exc})".replace("\n", " ")) from None
+
+
+def load_checked_state(module: torch.nn.Module, state: object, source: str, what: str,
+                       drop: Callable[[str], bool] = lambda key: False, optional: Iterable[str] = ()) -> None:
+    """Load a weight file's state dict into a feature network, checked key by key first.
+
+    Keys for which ``drop`` is true (parts of the published network the module leaves out, such as a
+    classifier) are removed; module keys in ``optional`` may be absent and then keep the module's
+    values. Anything else missing, unexpected or of the wrong shape is one ValueError line:
+    ``<source>: not <what> (missing [...], unexpected [...], wrong shape [...])``, five keys of each at
+    most. Tensors are copied into the module's parameters and buffers (so fp16 files load as float32).
+    """
+    if not isinstance(state, dict):
+        raise ValueError(f"{source}: not a state dict (found {type(state).__name__})")
+    kept = {k: v for k, v in state.items() if not drop(k)}
+    expected = module.state_dict()
+    defaults = {k: expected[k] for k in optional if k in expected and k not in kept}
+    missing = sorted(set(expected) - set(kept) - set(defaults))
+    unexpected = sorted(set(kept) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(kept)
+                   if not isinstance(kept[k], torch.Tensor) or kept[k].shape != expected[k].shape)
+    if missing or unexpected or wrong:
+        raise ValueError(f"{source}: not {what} (missing {missing[:5]}, unexpected {unexpected[:5]}, "
+                         f"wrong shape {wrong[:5]})")
+    module.load_state_dict({**defaults, **kept}, strict=True)
 
 
 def describe_missing(name: str) -> str:

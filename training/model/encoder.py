@@ -9,7 +9,7 @@ between); the last three give the maps added to the backbone at resolutions 32, 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -18,13 +18,14 @@ from torch import nn
 GRID = 64  # resolution after the stem
 OUT_RESOLUTIONS = (8, 16, 32)
 STAGE_OF_RESOLUTION = {64: 0, 32: 1, 16: 2, 8: 3}
+EncoderKind = Literal["pat", "none"]  # the --encoder choices of _train.train
 
 
 @dataclass
 class EncoderConfig:
     """image_resolution: the encoder works at this size (a multiple of 64; other inputs are resized)."""
 
-    kind: Literal["pat", "none"] = "pat"
+    kind: EncoderKind = "pat"
     image_resolution: int = 512
     widths: tuple[int, int, int, int] = (64, 128, 320, 512)  # stages at 64, 32, 16, 8
     depths: tuple[int, int, int, int] = (2, 2, 6, 2)  # PoolFormer-S12
@@ -90,5 +91,5 @@ def build_encoder(cfg: EncoderConfig) -> PATEncoder | None:
     if cfg.kind == "none":
         return None
     if cfg.kind != "pat":
-        raise ValueError(f"unknown encoder kind {cfg.kind!r}; choose 'pat' or 'none'")
+        raise ValueError(f"unknown encoder kind {cfg.kind!r}; choose one of {', '.join(get_args(EncoderKind))}")
     return PATEncoder(cfg)

@@ -20,7 +20,7 @@ from torch import nn
 
 from training.model.layers import unit_linear
 
-FusionMode = Literal["attention", "concat", "mean", "front_only"]
+FusionMode = Literal["attention", "concat", "mean", "front_only"]  # the --fusion choices of _train.train
 
 
 @dataclass

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, Literal
 
 import torch
 import torch.distributed as dist
+
+Device = Literal["auto", "cpu", "cuda"]  # auto: cuda when one is visible (the trainer's --device choices)
 
 
 @dataclass(frozen=True)
@@ -25,7 +27,7 @@ class DistInfo:
         return self.rank == 0
 
 
-def init_distributed(device: str = "auto") -> DistInfo:
+def init_distributed(device: Device = "auto") -> DistInfo:
     """Join the torchrun process group (NCCL on GPU, gloo on CPU) or run as a single process."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))

@@ -20,10 +20,12 @@ from tqdm import tqdm
 
 from training.data.dataset import DatasetConfig, NovaHumanDataset
 from training.model.discriminator import DualDiscriminator
-from training.train.distributed import DistInfo, GlobalBatchSampler, init_distributed
+from training.model.encoder import EncoderKind
+from training.model.fusion import FusionMode
+from training.train.distributed import Device, DistInfo, GlobalBatchSampler, init_distributed
 from training.train.loss import LossConfig, NovaLoss
 from training.metrics.perceptual import perceptual_loss
-from training.train.presets import model_config
+from training.train.presets import ModelPreset, model_config
 from training.train.samples import save_sample_grid
 from training.train.snapshot import atomic_save, load_snapshot, rng_state, set_rng_state, snapshot_name
 from training.model.triplane import NovaGenerator
@@ -33,10 +35,10 @@ from training.model.triplane import NovaGenerator
 class TrainConfig:
     run_dir: str
     data: str  # data root holding renders/ and subsets/
-    preset: str = "tiny"  # model preset: body | head | tiny (tiny uses the body data layout)
-    data_preset: str = ""  # default: the model preset's
-    fusion: str = "attention"
-    encoder: str = "pat"
+    preset: ModelPreset = "tiny"  # tiny uses the body data layout
+    data_preset: str = ""  # a key of training.data.layout.PRESETS; default: the model preset's
+    fusion: FusionMode = "attention"
+    encoder: EncoderKind = "pat"
     mask_d: bool = True
     superresolution: bool = True
     use_features: bool = False
@@ -55,7 +57,7 @@ class TrainConfig:
     mirror: bool = True
     workers: int = 2
     seed: int = 0
-    device: str = "auto"
+    device: Device = "auto"
     amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
     mbstd_group: int | None = None  # override D's minibatch-std group size
     n_sample_chars: int = 4

@@ -1,23 +1,26 @@
 """Model presets: body (NOVA-Human), head (VRoid heads) and tiny (CPU tests and the demo).
 
 A preset fixes the box and cameras of its data preset (training/data/layout.py) and the network sizes.
-Ablations are switches on top of a preset (fusion mode, encoder kind, mask_d), never other modules.
+Ablations are switches on top of a preset (fusion mode, encoder kind, mask_d, superresolution), never other
+modules; their choices are the Literal types of the model configs (FusionMode, EncoderKind).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from typing import Literal, get_args
 
 from training.model.backbone import BackboneConfig
 from training.data.layout import PRESETS as DATA_PRESETS
 from training.model.decoder import DecoderConfig
 from training.model.discriminator import DiscriminatorConfig
-from training.model.encoder import EncoderConfig
-from training.model.fusion import FusionConfig
+from training.model.encoder import EncoderConfig, EncoderKind
+from training.model.fusion import FusionConfig, FusionMode
 from training.model.superresolution import SuperResolutionConfig
 from training.model.triplane import GeneratorConfig
 from training.model.volumetric_rendering.renderer import RenderConfig
 
-MODEL_PRESETS = ("body", "head", "tiny")
+ModelPreset = Literal["body", "head", "tiny"]
+MODEL_PRESETS: tuple[str, ...] = get_args(ModelPreset)
 
 
 @dataclass
@@ -28,8 +31,8 @@ class ModelConfig:
     cond_resolution: int  # the condition images' size the data loader serves
 
 
-def model_config(preset: str, fusion: str = "attention", encoder: str = "pat", mask_d: bool = True,
-                 superresolution: bool = True) -> ModelConfig:
+def model_config(preset: ModelPreset, fusion: FusionMode = "attention", encoder: EncoderKind = "pat",
+                 mask_d: bool = True, superresolution: bool = True) -> ModelConfig:
     """The networks of a preset with the ablation switches applied."""
     if preset not in MODEL_PRESETS:
         raise ValueError(f"unknown model preset {preset!r}; choose one of {', '.join(MODEL_PRESETS)}")
@@ -61,9 +64,3 @@ def model_config(preset: str, fusion: str = "attention", encoder: str = "pat", m
                           decoder=DecoderConfig(in_dim=fusion_cfg.out_dim),
                           render=RenderConfig(box_warp=data.boxwarp, n_coarse=n_coarse, n_fine=n_fine), sr=sr)
     return ModelConfig(data_preset=data.name, generator=gen, discriminator=disc, cond_resolution=cond)
-
-
-def with_render_resolution(cfg: ModelConfig, neural_resolution: int) -> ModelConfig:
-    """The same networks rendering at another neural resolution (smaller for CPU checks)."""
-    gen = replace(cfg.generator, neural_resolution=neural_resolution)
-    return replace(cfg, generator=gen)

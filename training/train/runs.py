@@ -1,4 +1,5 @@
-"""Where runs live and how a NAME-RUN-KIMG query names a snapshot in them.
+"""Where runs live: OUTDIR/NAME/RUN folders (RUN = 00000, 00001, ...), and how a NAME-RUN-KIMG query
+names a snapshot in them.
 
 A query like ``human_mv_panic3d_mask_encoder_attention-00001-000920`` names
 ``<runs>/human_mv_panic3d_mask_encoder_attention/00001/network-snapshot-000920.pt`` (runs default:
@@ -18,6 +19,18 @@ def default_runs_root() -> Path:
     return Path(os.environ.get("PROJECT_DN", ".")) / "_train" / "eg3dc" / "runs"
 
 
+def run_folder(root: Path, name: str, run: int) -> Path:
+    """root/NAME/RUN with RUN as five digits, the layout the trainer writes and queries read."""
+    return Path(root) / name / f"{run:05d}"
+
+
+def next_run_folder(root: Path, name: str) -> Path:
+    """The first unused run folder of NAME under root (one past the highest existing RUN)."""
+    base = Path(root) / name
+    ids = [int(p.name) for p in base.glob("[0-9]" * 5) if p.is_dir()] if base.is_dir() else []
+    return run_folder(root, name, max(ids, default=-1) + 1)
+
+
 def resolve_inferquery(query: str, runs_root: Path | None = None) -> Path:
     """NAME-RUN-KIMG -> the snapshot file; one-line errors naming what is missing."""
     parts = query.rsplit("-", 2)
@@ -25,7 +38,7 @@ def resolve_inferquery(query: str, runs_root: Path | None = None) -> Path:
         raise ValueError(f"inferquery '{query}' is not NAME-RUN-KIMG (e.g. cpu_tiny-00000-000002)")
     name, run, kimg = parts
     root = Path(runs_root) if runs_root is not None else default_runs_root()
-    path = root / name / f"{int(run):05d}" / snapshot_name(int(kimg))
+    path = run_folder(root, name, int(run)) / snapshot_name(int(kimg))
     if not path.is_file():
         run_dir = path.parent
         have = sorted(p.name for p in run_dir.glob("network-snapshot-*.pt")) if run_dir.is_dir() else []

@@ -13,7 +13,7 @@ import os
 import torch
 from torch import nn
 
-from training.metrics.weights import load_state
+from training.metrics.weights import load_checked_state, load_state
 
 # channels of relu1..relu5 (the activations LPIPS compares) and the index of the ReLU that ends each
 RELU_CHANNELS = (64, 192, 384, 256, 256)
@@ -61,19 +61,7 @@ class AlexNetFeatures(nn.Module):
 
     def load_torchvision_state_dict(self, state: object, source: str = "state dict") -> None:
         """Load torchvision AlexNet weights: ``features.*`` strictly, ``classifier.*`` dropped by name."""
-        if not isinstance(state, dict):
-            raise ValueError(f"{source}: not a state dict (found {type(state).__name__})")
-        feats = {k: v for k, v in state.items() if k not in CLASSIFIER_KEYS}
-        expected = self.state_dict()
-        missing = sorted(set(expected) - set(feats))
-        unexpected = sorted(set(feats) - set(expected))
-        wrong = sorted(k for k in set(expected) & set(feats)
-                       if not isinstance(feats[k], torch.Tensor) or feats[k].shape != expected[k].shape)
-        if missing or unexpected or wrong:
-            raise ValueError(f"{source}: not torchvision AlexNet weights (missing {missing}, "
-                             f"unexpected {unexpected}, wrong shape {wrong})")
-        self.load_state_dict(feats, strict=True)
-
+        load_checked_state(self, state, source, "torchvision AlexNet weights", drop=CLASSIFIER_KEYS.__contains__)
 
 def load_alexnet(path: str | os.PathLike[str]) -> AlexNetFeatures:
     """AlexNetFeatures with the weights of a torchvision AlexNet file, frozen, in eval mode."""

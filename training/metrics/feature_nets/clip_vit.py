@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training.metrics.weights import load_state
+from training.metrics.weights import load_checked_state, load_state
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -143,19 +143,9 @@ class CLIPImageEncoder(nn.Module):
         ea, eb = self(torch.cat([a, b])).chunk(2)
         return 100 * F.cosine_similarity(ea, eb, dim=1)
 
-    def load_openai_state_dict(self, state: dict, source: str = "state dict") -> None:
+    def load_openai_state_dict(self, state: object, source: str = "state dict") -> None:
         """Load the ``visual.*`` tensors of an OpenAI CLIP state dict (other keys dropped), as float32."""
-        visual = {k: v for k, v in state.items() if k.startswith("visual.")}
-        expected = self.state_dict()
-        missing = sorted(set(expected) - set(visual))
-        unexpected = sorted(set(visual) - set(expected))
-        wrong = sorted(k for k in set(expected) & set(visual)
-                       if not isinstance(visual[k], torch.Tensor) or visual[k].shape != expected[k].shape)
-        if missing or unexpected or wrong:
-            raise ValueError(f"{source}: not CLIP ViT-B/32 weights (missing {missing[:5]}, unexpected "
-                             f"{unexpected[:5]}, wrong shape {wrong[:5]})")
-        self.load_state_dict({k: v.float() for k, v in visual.items()}, strict=True)
-
+        load_checked_state(self, state, source, "CLIP ViT-B/32 weights", drop=lambda key: not key.startswith("visual."))
 
 class _ScriptedObject:
     """An inert stand-in for a TorchScript class instance: it only keeps its pickled attributes."""
@@ -257,8 +247,6 @@ def load_clip(path: str | os.PathLike[str]) -> CLIPImageEncoder:
     or of a plain state dict with the same keys; float32, frozen, in eval mode."""
     path = Path(path)
     state = read_torchscript_tensors(path) if is_torchscript_archive(path) else load_state(path, "CLIP weight file")
-    if not isinstance(state, dict):
-        raise ValueError(f"{path}: not a CLIP state dict (found {type(state).__name__})")
     model = CLIPImageEncoder()
     model.load_openai_state_dict(state, source=str(path))
     return model.requires_grad_(False).eval()

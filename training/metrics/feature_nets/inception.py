@@ -18,9 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training.metrics.weights import load_state
+from training.metrics.weights import load_checked_state, load_state
 
-FEATURE_DIM = 2048
 INPUT_SIZE = 299
 FC_KEYS = ("fc.weight", "fc.bias")
 
@@ -184,20 +183,9 @@ class FIDInceptionV3(nn.Module):
 
     def load_fid_state_dict(self, state: object, source: str = "state dict") -> None:
         """Load pytorch-fid's weights: ``fc.*`` dropped by name, BatchNorm counters optional."""
-        if not isinstance(state, dict):
-            raise ValueError(f"{source}: not a state dict (found {type(state).__name__})")
-        params = {k: v for k, v in state.items() if k not in FC_KEYS}
-        expected = self.state_dict()
-        counters = {k: v for k, v in expected.items() if k.endswith(".num_batches_tracked")}
-        missing = sorted(set(expected) - set(params) - set(counters))
-        unexpected = sorted(set(params) - set(expected))
-        wrong = sorted(k for k in set(expected) & set(params)
-                       if not isinstance(params[k], torch.Tensor) or params[k].shape != expected[k].shape)
-        if missing or unexpected or wrong:
-            raise ValueError(f"{source}: not the FID Inception weights (missing {missing[:5]}, unexpected "
-                             f"{unexpected[:5]}, wrong shape {wrong[:5]})")
-        self.load_state_dict({**counters, **params}, strict=True)
-
+        counters = [k for k in self.state_dict() if k.endswith(".num_batches_tracked")]
+        load_checked_state(self, state, source, "the FID Inception weights", drop=FC_KEYS.__contains__,
+                           optional=counters)
 
 def load_inception(path: str | os.PathLike[str]) -> FIDInceptionV3:
     """FIDInceptionV3 with the weights of ``pt_inception-2015-12-05-6726825d.pth``, frozen, in eval mode."""

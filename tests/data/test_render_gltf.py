@@ -17,7 +17,8 @@ from PIL import Image
 
 from _scripts.data import render
 from _scripts.data.check import check_dataset
-from training.data.synth.gltf import GltfError, load_model, srgb, write_glb
+from training.data.glb import write_glb
+from training.data.synth.gltf import GltfError, load_model, srgb
 from training.data.synth.layout_writer import decode_xyza
 from training.geometry.camera import RenderParams, project
 from training.data.layout import DTYPE_GROUPS, MASK_THRESHOLD, PRESETS, SPLITS, Renderset, read_split, split_path

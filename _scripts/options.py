@@ -91,7 +91,8 @@ def data_job_options(command: Callable) -> Callable:
     options = [
         click.option("--views", type=COUNT, help="random views per character (default: the preset's, 16 body, 8 head)"),
         click.option("--grid", type=click.Choice(jobs.GRID_CHOICES), default="eval",
-                     help="the 60-view rgb60/xyza60 evaluation grid: for val/test characters (eval, default), all, none"),
+                     help="the 60-view rgb60/xyza60 evaluation grid: for val/test characters (eval, default), "
+                     "all, none"),
         click.option("--splits", type=SplitFractions(), default="0.8,0.1,0.1",
                      help="train,val,test fractions (default 0.8,0.1,0.1)"),
         click.option("--workers", type=POSITIVE, default=2, help="render processes (default 2)"),

@@ -29,8 +29,9 @@ from training.data.synth import from_files
 def render(source: Path, out: Path, preset: str, res: int, renderset: str, seed: int, views: int | None, grid: str,
            splits: tuple[float, float, float], workers: int, shard: tuple[int, int] | None) -> int:
     p = PRESETS[preset]
-    config = from_files.RenderConfig(str(out), preset, renderset or p.renderset, res,
-                                     p.n_views if views is None else views, grid, seed, splits)
+    config = from_files.RenderConfig(out=str(out), preset=preset, res=res, seed=seed,
+                                     views=p.n_views if views is None else views, grid=grid, splits=splits,
+                                     renderset=renderset or p.renderset)
     return from_files.generate(config, source, workers, shard)
 
 

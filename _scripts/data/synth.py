@@ -27,7 +27,8 @@ from training.data.synth import procedural
 def synth(out: Path, n: int, res: int, preset: str, seed: int, views: int | None, grid: str,
           splits: tuple[float, float, float], workers: int, shard: tuple[int, int] | None) -> None:
     views = PRESETS[preset].n_views if views is None else views
-    config = procedural.RunConfig(str(out), preset, n, res, seed, views, grid, splits)
+    config = procedural.RunConfig(out=str(out), preset=preset, res=res, seed=seed, views=views, grid=grid,
+                                  splits=splits, n=n)
     procedural.generate(config, workers, shard)
 
 

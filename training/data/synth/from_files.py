@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from training.data.layout import PRESETS, Renderset
+from training.data.layout import PRESETS
 from training.data.synth import jobs
 from training.data.synth.gl_render import Mesh, RendererUnavailable, get_renderer
 from training.data.synth.gltf import GltfError, Model, load_model
@@ -51,21 +51,13 @@ SHADE_FULL, LIT_FULL = -0.6, -0.2  # normal y at which a surface is fully shaded
 
 
 @dataclass(frozen=True)
-class RenderConfig:
-    """What one render run writes; all but out go into the partial metas (shards must agree)."""
+class RenderConfig(jobs.JobConfig):
+    """A render run: the job settings and the renderset folder name it writes."""
 
-    out: str
-    preset: str
     renderset: str
-    res: int
-    views: int
-    grid: str
-    seed: int
-    splits: tuple[float, float, float]
 
-    @property
-    def rs(self) -> Renderset:
-        return Renderset(Path(self.out), self.renderset)
+    def renderset_name(self) -> str:
+        return self.renderset
 
 
 def find_inputs(path: Path) -> list[Path]:
@@ -181,7 +173,7 @@ def render_file(task: Task) -> tuple[str, dict | None, str | None, list[str]]:
         place = placement(model, config.preset)
         meshes = build_meshes(model, place)
         renderer = get_renderer(config.res)
-        plan = jobs.plan_views(PRESETS[config.preset], char_id, config.views, config.grid, split)
+        plan = config.plan(char_id, split)
         views = (View(dtype, name, params, renderer.render(meshes, params.label(), params.near, params.far,
                                                            place.clip_plane)) for dtype, name, params in plan)
         return char_id, write_character(config.rs, char_id, views), None, [f"{path}: {n}" for n in model.notes]
@@ -213,17 +205,11 @@ def generate(config: RenderConfig, source: Path, workers: int, shard: tuple[int,
     tasks, splits = plan_tasks(config, find_inputs(source))
     if shard is not None:
         tasks = tasks[shard[0]::shard[1]]
-    meta, rs, preset, skipped, failures = {}, config.rs, PRESETS[config.preset], 0, 0
-    if shard is not None:  # a rerun of an array job only renders what is missing
-        todo = []
-        for task in tasks:
-            plan = jobs.plan_views(preset, task[1], config.views, config.grid, task[3])
-            if task[4] is None and jobs.is_complete(rs, task[1], plan):
-                meta.update(jobs.planned_meta(rs, task[1], plan))
-                skipped += 1
-            else:
-                todo.append(task)
-        tasks = todo
+    meta: dict[str, dict] = {}
+    skipped, failures = 0, 0
+    if shard is not None:  # a rerun renders only what is missing (a task with a problem fails again)
+        todo = jobs.skip_complete(config, tasks, lambda task: None if task[4] else (task[1], task[3]), meta)
+        tasks, skipped = todo, len(tasks) - len(todo)
     for char_id, entries, error, notes in jobs.map_tasks(render_file, tasks, workers, f"render {config.preset}"):
         for line in notes:
             tqdm.write(f"note: {line}", file=sys.stderr)
@@ -232,6 +218,6 @@ def generate(config: RenderConfig, source: Path, workers: int, shard: tuple[int,
             tqdm.write(error, file=sys.stderr)
         else:
             meta.update(entries)
-    jobs.write_run(config, rs, preset.subset, shard, splits, meta)
+    jobs.write_run(config, shard, splits, meta)
     print(f"render: {len(tasks) - failures} rendered, {skipped} already complete, {failures} failed")
     return 1 if failures else 0

@@ -17,19 +17,45 @@ import os
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, TypeVar
 
 import torch
 from tqdm import tqdm
 
 from training.data.synth.layout_writer import meta_entry
 from training.geometry.camera import RenderParams
-from training.data.layout import (DTYPE_GROUPS, GRID_VIEWS, ORTHO_VIEWS, SPLITS, DataPreset, Renderset,
+from training.data.layout import (DTYPE_GROUPS, GRID_VIEWS, ORTHO_VIEWS, PRESETS, SPLITS, DataPreset, Renderset,
                                   random_view_name, split_path, write_split)
 
 GRID_CHOICES = ("eval", "all", "none")
 PARTIAL_META = re.compile(r"_meta\.shard-(\d+)-of-(\d+)\.json$")
 Plan = list[tuple[str, str, RenderParams]]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    """What every data run has (procedural.RunConfig and from_files.RenderConfig add their own); all
+    but the data root `out` go into the partial metas, so merge can check that the shards agree."""
+
+    out: str
+    preset: str
+    res: int
+    seed: int
+    views: int
+    grid: str
+    splits: tuple[float, float, float]
+
+    def renderset_name(self) -> str:
+        return PRESETS[self.preset].renderset
+
+    @property
+    def rs(self) -> Renderset:
+        return Renderset(Path(self.out), self.renderset_name())
+
+    def plan(self, char_id: str, split: str) -> Plan:
+        """The views one character of this run gets (plan_views)."""
+        return plan_views(PRESETS[self.preset], char_id, self.views, self.grid, split)
 
 
 def plan_views(preset: DataPreset, char_id: str, n_views: int, grid: str, split: str) -> Plan:
@@ -49,6 +75,22 @@ def is_complete(rs: Renderset, char_id: str, plan: Plan) -> bool:
 
 def planned_meta(rs: Renderset, char_id: str, plan: Plan) -> dict[str, dict]:
     return dict(meta_entry(rs, char_id, dtype, name, params) for dtype, name, params in plan)
+
+
+def skip_complete(config: JobConfig, tasks: list[T], character: Callable[[T], tuple[str, str] | None],
+                  meta: dict) -> list[T]:
+    """The tasks still to render when an array job is rerun: those whose character (id, split), as
+    character(task) gives it (None: always render), is not complete on disk; the meta entries of the
+    complete ones go into meta."""
+    todo = []
+    for task in tasks:
+        char = character(task)
+        plan = None if char is None else config.plan(*char)
+        if plan is not None and is_complete(config.rs, char[0], plan):
+            meta.update(planned_meta(config.rs, char[0], plan))
+        else:
+            todo.append(task)
+    return todo
 
 
 def numeric_id(key: str) -> str:
@@ -122,15 +164,13 @@ def write_partial(rs: Renderset, shard: tuple[int, int], run: dict, splits: dict
                                          "meta": meta})
 
 
-def write_run(config: Any, rs: Renderset, subset: str, shard: tuple[int, int] | None, splits: dict[str, str],
-              meta: dict) -> None:
+def write_run(config: JobConfig, shard: tuple[int, int] | None, splits: dict[str, str], meta: dict) -> None:
     """What a run ends with: the meta json and split lists, or for one shard its partial meta with the
-    run's settings (config: the run's dataclass, its data root `out` left out: shards may mount the
-    root elsewhere)."""
+    run's settings (all but the data root: shards may mount it elsewhere)."""
     if shard is None:
-        write_dataset(Path(config.out), rs, subset, meta, splits)
+        write_dataset(Path(config.out), config.rs, PRESETS[config.preset].subset, meta, splits)
     else:
-        write_partial(rs, shard, {k: v for k, v in asdict(config).items() if k != "out"}, splits, meta)
+        write_partial(config.rs, shard, {k: v for k, v in asdict(config).items() if k != "out"}, splits, meta)
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,7 @@ bytes and N shards plus a merge write the same dataset as one run.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
-from training.data.layout import PRESETS, Renderset
 from training.data.synth import jobs
 from training.data.synth.characters import build_character
 from training.data.synth.gl_render import get_renderer
@@ -19,21 +17,10 @@ from training.data.synth.layout_writer import View, write_character
 
 
 @dataclass(frozen=True)
-class RunConfig:
-    """What one synth run writes; stored in partial metas so merge can check the shards agree."""
+class RunConfig(jobs.JobConfig):
+    """A synth run: the job settings and the number of characters."""
 
-    out: str
-    preset: str
     n: int
-    res: int
-    seed: int
-    views: int
-    grid: str
-    splits: tuple[float, float, float]
-
-    @property
-    def renderset(self) -> Renderset:
-        return Renderset(Path(self.out), PRESETS[self.preset].renderset)
 
 
 def character_ids(seed: int, n: int) -> list[str]:
@@ -55,32 +42,23 @@ def splits_in_generation_order(config: RunConfig) -> dict[str, str]:
     return jobs.split_in_order(character_ids(config.seed, config.n), config.splits)
 
 
-def plan_views(config: RunConfig, char_id: str, split: str) -> jobs.Plan:
-    """The views one character of this run gets (jobs.plan_views)."""
-    return jobs.plan_views(PRESETS[config.preset], char_id, config.views, config.grid, split)
-
-
 def render_character(task: tuple[RunConfig, str, str]) -> dict[str, dict]:
     """Render and write all views of one (config, id, split); returns its meta entries."""
     config, char_id, split = task
     renderer = get_renderer(config.res)
     mesh = build_character(char_id, config.preset)
     views = (View(dtype, name, params, renderer.render(mesh, params.label(), params.near, params.far))
-             for dtype, name, params in plan_views(config, char_id, split))
-    return write_character(config.renderset, char_id, views)
+             for dtype, name, params in config.plan(char_id, split))
+    return write_character(config.rs, char_id, views)
 
 
 def generate(config: RunConfig, workers: int, shard: tuple[int, int] | None) -> None:
     """Render the run (or one shard of it) and write the meta json and split lists (or a partial meta)."""
     splits = splits_in_generation_order(config)
     tasks = [(config, i, s) for k, (i, s) in enumerate(splits.items()) if shard is None or k % shard[1] == shard[0]]
-    meta, rs = {}, config.renderset
+    meta: dict[str, dict] = {}
     if shard is not None:  # a rerun of an array job only renders what is missing
-        done = {t[1] for t in tasks if jobs.is_complete(rs, t[1], plan_views(*t))}
-        for t in tasks:
-            if t[1] in done:
-                meta.update(jobs.planned_meta(rs, t[1], plan_views(*t)))
-        tasks = [t for t in tasks if t[1] not in done]
+        tasks = jobs.skip_complete(config, tasks, lambda task: task[1:], meta)
     for entries in jobs.map_tasks(render_character, tasks, workers, f"synth {config.preset}"):
         meta.update(entries)
-    jobs.write_run(config, rs, PRESETS[config.preset].subset, shard, splits, meta)
+    jobs.write_run(config, shard, splits, meta)

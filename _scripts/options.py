@@ -27,18 +27,18 @@ DATA_ERRORS = (RendererUnavailable, ValueError, OSError)  # one line 'NAME: erro
 
 
 class WholeNumber(click.ParamType):
-    """Digits only (no sign), at least `minimum`."""
+    """Digits only (no sign); with positive, at least 1."""
 
     name = "integer"
 
-    def __init__(self, minimum: int):
-        self.minimum = minimum
+    def __init__(self, positive: bool):
+        self.positive = positive
 
     def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> int:
         text = str(value)
         if not text.isdigit():
             self.fail(f"expected a whole number, got {text!r}", param, ctx)
-        if int(text) < self.minimum:
+        if self.positive and int(text) < 1:
             self.fail(f"expected a positive integer, got {text!r}", param, ctx)
         return int(text)
 
@@ -75,7 +75,7 @@ class SplitFractions(click.ParamType):
         return values
 
 
-COUNT, POSITIVE = WholeNumber(0), WholeNumber(1)
+COUNT, POSITIVE = WholeNumber(positive=False), WholeNumber(positive=True)
 
 out_option = click.option("--out", required=True, type=click.Path(path_type=Path),
                           help="data root: writes renders/<renderset>/ and subsets/")
@@ -83,6 +83,7 @@ renderset_option = click.option("--renderset", default="", help="renderset folde
 
 
 def preset_option(help: str | None = None) -> Callable:
+    """--preset, required: body or head."""
     return click.option("--preset", required=True, type=click.Choice(sorted(PRESETS)), help=help)
 
 

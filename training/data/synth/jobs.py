@@ -47,6 +47,7 @@ class JobConfig:
     splits: tuple[float, float, float]
 
     def renderset_name(self) -> str:
+        """The renderset folder this run writes: the preset's (a RenderConfig may name another)."""
         return PRESETS[self.preset].renderset
 
     @property

@@ -11,30 +11,9 @@ import sys
 from pathlib import Path
 
 import click
-from tqdm import tqdm
 
-from training.data.layout import PRESETS, Renderset
-from training.data.checks import (DatasetError, character_problems, files_without_meta, load_meta,
-                                     split_problems, stored_size)
-
-
-def check_dataset(root: Path, preset: str, renderset: str = "", subset: str = "", decode: bool = True,
-                  progress: bool = True) -> tuple[list[str], str]:
-    """All problems of a dataset and a summary line."""
-    p = PRESETS[preset]
-    rs = Renderset(root, renderset or p.renderset)
-    try:
-        chars = load_meta(rs)
-    except DatasetError as exc:
-        return [str(exc)], ""
-    size = stored_size(rs, chars)
-    problems = split_problems(root, subset or p.subset, chars)
-    for char in tqdm(chars.values(), desc="checking", unit="char", disable=not progress, leave=False):
-        problems += character_problems(rs, char, size, decode)
-    problems += files_without_meta(rs, chars)
-    n_views = sum(len(v) for c in chars.values() for v in c.views.values())
-    summary = f"{rs.dir}: OK, {len(chars)} characters, {n_views} views, {size}x{size} px"
-    return problems, summary
+from training.data.checks import check_dataset
+from training.data.layout import PRESETS
 
 
 @click.command(help=__doc__)

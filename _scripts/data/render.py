@@ -3,276 +3,41 @@
     python -m _scripts.data.render --in CHARS --out _data/lustrous --preset body [--res 512]
     python -m _scripts.data.render --in CHARS --out ROOT --preset body --shard 3/8    (one array job)
     python -m _scripts.data.render merge --out ROOT --preset body                     (after all shards)
-
-Cameras, seeds, views, xyza and the meta json are those of the synthetic generator (jobs, gl_render).
-
-Ids: a file's stem when it is letters, digits, '_' and '-' only (VRoid Hub's numeric names stay as
-they are); any other stem becomes the 16-digit number character_id(stem), the same on every run.
-Two files with one id: the later path fails. Splits: ids ordered by a hash of (seed, id); the first
-ones train, then val, then test, in the --splits proportions (val and test get at least one).
-
-Normalisation (world units; bw = the preset's box width): body: the feet on y = -0.46 bw as
-synthetic characters stand, 0.88 bw tall (less if needed to keep |x|, |z| <= 0.46 bw), centred on
-the bounding box in x and z. head: the head runs from the humanoid head bone (without one, from 15%
-of the model's height below its top) to the top, with a neck of a quarter of that below; the rest
-of the model is clipped away and what is left is centred and scaled to span 0.85 bw, like
-synthetic heads.
-
-Shading: unlit and the same from every view: a vertex mixes its material's lit colour with its
-shade colour by how far its normal faces down (an anime-like light from above: front, back and
-sides stay lit, undersides take the shade). The shade is MToon's shade colour (VRM), the colour
-itself for KHR_materials_unlit, 75% of it for plain glTF materials; textures multiply both.
-Semi-transparent (BLEND) materials are alpha-blended, sorted back to front (gl_render).
-
-Bad input: one line per file naming it and the reason; the batch goes on, the summary counts the
-failures and the exit code is 1 when any failed.
 """
 from __future__ import annotations
 
-import argparse
-import hashlib
-import re
 import sys
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
-from tqdm import tqdm
+import click
 
-from training.data.synth import jobs
-from training.data.synth.gl_render import Mesh, RendererUnavailable
-from training.data.synth.gltf import GltfError, Model, load_model
-from training.data.synth.layout_writer import View, write_character
-from _scripts.data.synth import get_renderer
-from training.data.layout import PRESETS, SPLITS, Renderset
-
-SUFFIXES = (".vrm", ".glb", ".gltf")
-USABLE_ID = re.compile(r"[A-Za-z0-9_-]+")
-FEET_Y, BODY_HEIGHT, HALF_WIDTH = -0.46, 0.88, 0.46  # in box widths
-HEAD_SPAN, NECK, HEAD_FRACTION = 0.85, 0.25, 0.15
-PLAIN_SHADE = 0.75
-SHADE_FULL, LIT_FULL = -0.6, -0.2  # normal y at which a surface is fully shaded / fully lit
+from _scripts.options import (DATA_CONTEXT, POSITIVE, data_command_help, data_job_options, out_option,
+                              preset_option, renderset_option, run_data_command)
+from training.data.layout import PRESETS
+from training.data.synth import from_files
 
 
-@dataclass(frozen=True)
-class RenderConfig:
-    """What one render run writes; all but out go into the partial metas (shards must agree)."""
-
-    out: str
-    preset: str
-    renderset: str
-    res: int
-    views: int
-    grid: str
-    seed: int
-    splits: tuple[float, float, float]
-
-    @property
-    def rs(self) -> Renderset:
-        return Renderset(Path(self.out), self.renderset)
-
-
-def find_inputs(path: Path) -> list[Path]:
-    """A file as given, or every .vrm/.glb/.gltf under a folder (recursively, sorted)."""
-    if path.is_file():
-        return [path]
-    if not path.is_dir():
-        raise ValueError(f"{path}: no such file or folder")
-    found = sorted(p for p in path.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file())
-    if not found:
-        raise ValueError(f"{path}: no {'/'.join(SUFFIXES)} files in it")
-    return found
-
-
-def character_id(stem: str) -> str:
-    """The stem if it is usable as an id, else a stable 16-digit id derived from it."""
-    if USABLE_ID.fullmatch(stem):
-        return stem
-    digest = hashlib.blake2b(stem.encode("utf-8"), digest_size=8).digest()
-    return str(10**15 + int.from_bytes(digest, "little") % (9 * 10**15))
-
-
-def assign_splits(ids: list[str], seed: int, fractions: tuple[float, float, float]) -> dict[str, str]:
-    """id -> split, listed in id order."""
-    order = sorted(ids, key=lambda i: hashlib.blake2b(f"{seed}/{i}".encode(), digest_size=8).digest())
-    names = [s for s, size in zip(SPLITS, jobs.split_sizes(len(ids), fractions)) for _ in range(size)]
-    assigned = dict(zip(order, names))
-    return {i: assigned[i] for i in sorted(ids)}
-
-
-@dataclass(frozen=True)
-class Placement:
-    """World position = model position * scale + offset; clip_plane keeps the head (or None)."""
-
-    scale: float
-    offset: np.ndarray
-    clip_plane: tuple[float, float, float, float] | None = None
-
-
-def _above(model: Model, cut: float) -> np.ndarray:
-    """The corners of the geometry clipped to y >= cut: vertices above and edge crossings."""
-    points = []
-    for prim in model.primitives:
-        p = prim.positions
-        points.append(p[p[:, 1] >= cut])
-        a, b = p[prim.faces].reshape(-1, 3), p[np.roll(prim.faces, -1, axis=1)].reshape(-1, 3)  # the edges
-        crossing = (a[:, 1] - cut) * (b[:, 1] - cut) < 0
-        t = (cut - a[crossing, 1]) / (b[crossing, 1] - a[crossing, 1])
-        points.append(a[crossing] + t[:, None] * (b[crossing] - a[crossing]))
-    return np.concatenate(points)
-
-
-def placement(model: Model, preset: str) -> Placement:
-    """Scale and centre a model as the preset expects (module docstring)."""
-    bw = PRESETS[preset].boxwarp
-    points = np.concatenate([p.positions for p in model.primitives])
-    lo, hi = points.min(0), points.max(0)
-    if preset == "body":
-        centre = (lo + hi) / 2
-        extent = np.abs(points[:, [0, 2]] - centre[[0, 2]]).max()
-        if hi[1] - lo[1] <= 0 or extent <= 0:
-            raise GltfError(f"{model.path}: the model is flat (no height or no width)")
-        scale = min(BODY_HEIGHT * bw / (hi[1] - lo[1]), HALF_WIDTH * bw / extent)
-        return Placement(scale, np.array([-centre[0] * scale, FEET_Y * bw - lo[1] * scale, -centre[2] * scale]))
-    head_y = model.head[1] if model.head is not None and lo[1] <= model.head[1] < hi[1] else None
-    if head_y is None:
-        head_y = hi[1] - HEAD_FRACTION * (hi[1] - lo[1])
-    cut = head_y - NECK * (hi[1] - head_y)
-    kept = _above(model, cut)
-    span = (kept.max(0) - kept.min(0)).max()
-    if span <= 0:
-        raise GltfError(f"{model.path}: the model is flat (no height or no width)")
-    scale = HEAD_SPAN * bw / span
-    offset = -(kept.max(0) + kept.min(0)) / 2 * scale
-    return Placement(scale, offset, (0.0, 1.0, 0.0, -float(cut * scale + offset[1])))
-
-
-def build_meshes(model: Model, place: Placement) -> list[Mesh]:
-    """One renderer mesh per material, placed and shaded (module docstring)."""
-    meshes = []
-    for index, material in enumerate(model.materials):
-        prims = [p for p in model.primitives if p.material == index]
-        if not prims:
-            continue
-        starts = np.cumsum([0] + [len(p.positions) for p in prims[:-1]])
-        normals = np.concatenate([p.normals for p in prims])
-        lit = material.color[:3]
-        shade = PLAIN_SHADE * lit if material.shade is None else material.shade
-        t = np.clip((normals[:, 1] - SHADE_FULL) / (LIT_FULL - SHADE_FULL), 0, 1)[:, None]
-        colors = np.concatenate([shade + (lit - shade) * t, np.full((len(t), 1), material.color[3])], 1)
-        colors *= np.concatenate([p.colors if p.colors is not None else np.ones((len(p.positions), 4)) for p in prims])
-        textured = material.texture is not None and any(p.uvs is not None for p in prims)
-        uvs = np.concatenate([p.uvs if p.uvs is not None else np.zeros((len(p.positions), 2)) for p in prims])
-        cutoff = {"OPAQUE": 0.0, "MASK": material.alpha_cutoff, "BLEND": None}[material.alpha_mode]
-        meshes.append(Mesh(
-            positions=(np.concatenate([p.positions for p in prims]) * place.scale + place.offset).astype(np.float32),
-            faces=np.concatenate([p.faces + s for p, s in zip(prims, starts)]).astype(np.int32),
-            colors=colors.astype(np.float32), uvs=uvs.astype(np.float32) if textured else None,
-            texture=material.texture if textured else None, alpha_cutoff=cutoff,
-            blend=material.alpha_mode == "BLEND", double_sided=material.double_sided))
-    return meshes
-
-
-Task = tuple[RenderConfig, str, Path, str, str | None]  # config, id, file, split, a problem found before loading
-
-
-def render_file(task: Task) -> tuple[str, dict | None, str | None, list[str]]:
-    """Render and write all views of one file: (id, meta entries or None, error line or None, notes)."""
-    config, char_id, path, split, problem = task
-    if problem:
-        return char_id, None, problem, []
-    try:
-        model = load_model(path)
-        place = placement(model, config.preset)
-        meshes = build_meshes(model, place)
-        renderer = get_renderer(config.res)
-        plan = jobs.plan_views(PRESETS[config.preset], char_id, config.views, config.grid, split)
-        views = (View(dtype, name, params, renderer.render(meshes, params.label(), params.near, params.far,
-                                                           place.clip_plane)) for dtype, name, params in plan)
-        return char_id, write_character(config.rs, char_id, views), None, [f"{path}: {n}" for n in model.notes]
-    except RendererUnavailable:
-        raise
-    except GltfError as exc:
-        return char_id, None, str(exc), []
-    except Exception as exc:  # anything else about one file must not stop the batch
-        return char_id, None, f"{path}: {type(exc).__name__}: {' '.join(str(exc).split())}", []
-
-
-def plan_tasks(config: RenderConfig, inputs: list[Path]) -> tuple[list[Task], dict[str, str]]:
-    """A task per input file (a duplicate id is a task that fails) and the split assignment."""
-    owner: dict[str, Path] = {}
-    for path in inputs:
-        owner.setdefault(character_id(path.stem), path)
-    splits = assign_splits(list(owner), config.seed, config.splits)
-    tasks = []
-    for path in inputs:
-        char_id = character_id(path.stem)
-        problem = (None if owner[char_id] == path
-                   else f"{path}: its id {char_id} is taken by {owner[char_id]}; rename one")
-        tasks.append((config, char_id, path, splits[char_id], problem))
-    return tasks, splits
-
-
-def generate(config: RenderConfig, source: Path, workers: int, shard: tuple[int, int] | None) -> int:
-    """Render every input (or one shard of them); write the meta json and split lists (or a partial meta)."""
-    tasks, splits = plan_tasks(config, find_inputs(source))
-    if shard is not None:
-        tasks = tasks[shard[0]::shard[1]]
-    meta, rs, preset, skipped, failures = {}, config.rs, PRESETS[config.preset], 0, 0
-    if shard is not None:  # a rerun of an array job only renders what is missing
-        todo = []
-        for task in tasks:
-            plan = jobs.plan_views(preset, task[1], config.views, config.grid, task[3])
-            if task[4] is None and jobs.is_complete(rs, task[1], plan):
-                meta.update(jobs.planned_meta(rs, task[1], plan))
-                skipped += 1
-            else:
-                todo.append(task)
-        tasks = todo
-    for char_id, entries, error, notes in jobs.map_tasks(render_file, tasks, workers, f"render {config.preset}"):
-        for line in notes:
-            tqdm.write(f"note: {line}", file=sys.stderr)
-        if error is not None:
-            failures += 1
-            tqdm.write(error, file=sys.stderr)
-        else:
-            meta.update(entries)
-    if shard is None:
-        jobs.write_dataset(Path(config.out), rs, preset.subset, meta, splits)
-    else:
-        run = {k: v for k, v in asdict(config).items() if k != "out"}  # shards may mount the root elsewhere
-        jobs.write_partial(rs, shard, run, splits, meta)
-    print(f"render: {len(tasks) - failures} rendered, {skipped} already complete, {failures} failed")
-    return 1 if failures else 0
-
-
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m _scripts.data.render", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--in", dest="source", required=True, type=Path,
-                        help="a .vrm/.glb/.gltf file or a folder of them (searched recursively)")
-    parser.add_argument("--out", required=True, type=Path, help="data root: writes renders/<renderset>/ and subsets/")
-    parser.add_argument("--preset", required=True, choices=sorted(PRESETS), help="body (full figure) or head")
-    parser.add_argument("--res", type=jobs.positive_arg, default=512, help="image resolution (square, default 512)")
-    parser.add_argument("--renderset", default="", help="renderset folder name (default: the preset's)")
-    parser.add_argument("--seed", type=int, default=0, help="seeds the split assignment (default 0)")
-    jobs.add_common_args(parser)
-    return parser.parse_args(argv)
+@click.command("render", help=data_command_help(__doc__, from_files.__doc__), context_settings=DATA_CONTEXT)
+@click.option("--in", "source", required=True, type=click.Path(path_type=Path),
+              help="a .vrm/.glb/.gltf file or a folder of them (searched recursively)")
+@out_option
+@preset_option("body (full figure) or head")
+@click.option("--res", type=POSITIVE, default=512, help="image resolution (square, default 512)")
+@renderset_option
+@click.option("--seed", type=int, default=0, help="seeds the split assignment (default 0)")
+@data_job_options
+def render(source: Path, out: Path, preset: str, res: int, renderset: str, seed: int, views: int | None, grid: str,
+           splits: tuple[float, float, float], workers: int, shard: tuple[int, int] | None) -> int:
+    p = PRESETS[preset]
+    config = from_files.RenderConfig(out=str(out), preset=preset, res=res, seed=seed,
+                                     views=p.n_views if views is None else views, grid=grid, splits=splits,
+                                     renderset=renderset or p.renderset)
+    return from_files.generate(config, source, workers, shard)
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    try:
-        if argv[:1] == ["merge"]:
-            return jobs.merge_main("python -m _scripts.data.render", argv[1:], renderset_option=True)
-        args = parse_args(argv)
-        preset = PRESETS[args.preset]
-        config = RenderConfig(str(args.out), args.preset, args.renderset or preset.renderset, args.res,
-                              preset.n_views if args.views is None else args.views, args.grid, args.seed, args.splits)
-        return generate(config, args.source, args.workers, args.shard)
-    except (RendererUnavailable, ValueError, OSError) as exc:
-        print(f"render: error: {exc}", file=sys.stderr)
-        return 1
+    """The command on argv (default: sys.argv) or, for `merge ...`, the merge; returns the exit code."""
+    return run_data_command(render, argv, with_renderset=True)
 
 
 if __name__ == "__main__":

@@ -16,8 +16,10 @@ import torch
 from PIL import Image
 
 from _scripts.data import render
-from _scripts.data.check import check_dataset
-from training.data.synth.gltf import GltfError, load_model, srgb, write_glb
+from training.data.glb import write_glb
+from training.data.checks import check_dataset
+from training.data.synth import from_files
+from training.data.synth.gltf import GltfError, load_model, srgb
 from training.data.synth.layout_writer import decode_xyza
 from training.geometry.camera import RenderParams, project
 from training.data.layout import DTYPE_GROUPS, MASK_THRESHOLD, PRESETS, SPLITS, Renderset, read_split, split_path
@@ -419,13 +421,13 @@ def test_shading_mixes_lit_and_shade_colours(tmp_path):
     """MToon: side faces take the lit colour, faces looking down the shade colour (sRGB); plain glTF
     shades to 75%."""
     model = load_model(make_doll(tmp_path / "doll.vrm", 1))
-    meshes = render.build_meshes(model, render.placement(model, "body"))
+    meshes = from_files.build_meshes(model, from_files.placement(model, "body"))
     face_mesh = next(m for m in meshes if np.allclose(m.colors[:, :3].max(0), srgb(FACE[:3]), atol=1e-6))
     assert np.allclose(face_mesh.colors[:, :3], srgb(FACE[:3]))
     down = [m for m in meshes if np.ptp(m.positions[:, 1]) < 1e-6 and np.allclose(m.colors[:, :3], srgb(SHADE))]
     assert len(down) == 2  # the bottoms of the body and the head
     box = load_model(make_box(tmp_path))
-    colours = np.concatenate([m.colors for m in render.build_meshes(box, render.placement(box, "body"))])
+    colours = np.concatenate([m.colors for m in from_files.build_meshes(box, from_files.placement(box, "body"))])
     assert np.isclose(colours[:, :3], 0.75 * srgb(0.5)).all(1).sum() == 4  # the bottom face's vertices
 
 
@@ -532,9 +534,9 @@ def test_vrm_kinds_head_bone_and_turn(tmp_path):
 
 
 def test_ids_are_stems_or_stable_digits(tmp_path):
-    assert render.character_id("1234567890") == "1234567890" and render.character_id("alicia_v2") == "alicia_v2"
-    derived = render.character_id("My Character (1)")
-    assert derived.isdigit() and len(derived) == 16 and derived == render.character_id("My Character (1)")
+    assert from_files.character_id("1234567890") == "1234567890" and from_files.character_id("alicia_v2") == "alicia_v2"
+    derived = from_files.character_id("My Character (1)")
+    assert derived.isdigit() and len(derived) == 16 and derived == from_files.character_id("My Character (1)")
     make_box(tmp_path)
     shutil.copy(make_masked_quad(tmp_path), tmp_path / "box.gltf")  # the same id as box.glb
     rc, lines = run_render(tmp_path, tmp_path / "out", *BATCH_ARGS, "--splits", "1,0,0")
@@ -561,7 +563,7 @@ def test_shards_and_merge_equal_one_run(tmp_path, monkeypatch):
 
     def fail(*_args):
         raise AssertionError("a complete character was rendered again")
-    monkeypatch.setattr(render, "load_model", fail)
+    monkeypatch.setattr(from_files, "load_model", fail)
     rc, lines = run_render(src, sharded, *args, "--shard", "1/2")
     assert rc == 0 and lines[-1] == "render: 0 rendered, 1 already complete, 0 failed"
 
@@ -574,13 +576,12 @@ def test_bench_render_runs_the_real_path():
 
 
 def test_missing_egl_is_one_line(tmp_path, monkeypatch):
-    from _scripts.data import synth
     from training.data.synth import gl_render
 
     def no_egl():
         raise gl_render.RendererUnavailable(f"cannot start a headless OpenGL (EGL) context; {gl_render.EGL_HINT}")
     monkeypatch.setattr(gl_render, "create_context", no_egl)
-    monkeypatch.setattr(synth, "_renderer", None)  # render shares synth's per-process renderer
+    monkeypatch.setattr(gl_render, "_renderer", None)  # the per-process renderer synth and render share
     rc, lines = run_render(make_box(tmp_path), tmp_path / "out", *BATCH_ARGS, "--splits", "1,0,0")
     assert rc == 1 and lines[-1].startswith("render: error: cannot start") and "libegl1" in lines[-1]
     assert not any("Traceback" in line for line in lines)

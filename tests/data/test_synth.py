@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from _scripts.data import synth
-from training.data.synth import gl_render
+from training.data.synth import gl_render, procedural
 from training.data.synth.characters import build_character
 from training.data.synth.gl_render import MeshRenderer
 from training.data.synth.layout_writer import decode_xyza
@@ -92,7 +92,7 @@ def test_raw_xyz_is_exact_and_inside_the_box(preset):
     the rasteriser's sub-pixel snapping and float32 interpolation); the character fits the box."""
     p = PRESETS[preset]
     renderer = MeshRenderer(RES)
-    for char_id in synth.character_ids(9, 3):
+    for char_id in procedural.character_ids(9, 3):
         mesh = build_character(char_id, preset)
         assert np.abs(mesh.positions).max() < p.boxwarp / 2
         for params in (p.random_params(char_id, 0), p.ortho_params("front"), p.ortho_params("top")):
@@ -175,7 +175,7 @@ def test_shards_and_merge_equal_one_run(body_run, tmp_path, monkeypatch):
 
     def fail(*_args):
         raise AssertionError("a complete character was rendered again")
-    monkeypatch.setattr(synth, "build_character", fail)
+    monkeypatch.setattr(procedural, "build_character", fail)
     run(tmp_path, *BODY_ARGS, "--shard", "1/2")  # a rerun skips complete characters
     assert synth.main(["merge", "--out", str(tmp_path), "--preset", "body"]) == 0
     assert all_files(tmp_path) == all_files(body_run)
@@ -187,7 +187,7 @@ def test_errors_are_one_line(tmp_path, monkeypatch, capsys):
     def no_egl():
         raise gl_render.RendererUnavailable(f"cannot start a headless OpenGL (EGL) context; {gl_render.EGL_HINT}")
     monkeypatch.setattr(gl_render, "create_context", no_egl)
-    monkeypatch.setattr(synth, "_renderer", None)
+    monkeypatch.setattr(gl_render, "_renderer", None)
     assert synth.main(["--out", str(tmp_path), "--n", "3", "--res", "8", "--preset", "head", "--workers", "1"]) == 1
     err = capsys.readouterr().err
     assert "Traceback" not in err and err.splitlines()[-1].startswith("synth: error:") and "libegl1" in err

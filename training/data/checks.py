@@ -1,7 +1,9 @@
 """Index a renderset from its meta json and find what is wrong with it, one line per problem.
 
-Shared by the training dataset (which raises the same messages) and ``python -m _scripts.data.check``.
-Every message starts with the path of the file it is about.
+Takes a data root (renders/<renderset>/ and subsets/) and a preset; gives per-character view indexes
+(load_meta) and problem lines (check_dataset runs every check). Shared by the training dataset (which
+raises the same messages) and ``python -m _scripts.data.check``. Every message starts with the path of
+the file it is about.
 """
 from __future__ import annotations
 
@@ -12,9 +14,10 @@ from pathlib import Path
 from typing import Iterator
 
 from PIL import Image, UnidentifiedImageError
+from tqdm import tqdm
 
 from training.geometry.camera import RenderParams
-from training.data.layout import DTYPE_GROUPS, RECON_VIEWS, Renderset, SPLITS, read_split, split_path
+from training.data.layout import DTYPE_GROUPS, PRESETS, RECON_VIEWS, Renderset, SPLITS, read_split, split_path
 
 
 class DatasetError(ValueError):
@@ -143,3 +146,23 @@ def split_problems(root: Path, subset: str, chars: dict[str, CharacterIndex]) ->
             if char_id not in chars:
                 problems.append(f"{path}: id {char_id} is not in the meta json / not on disk")
     return problems
+
+
+def check_dataset(root: Path, preset: str, renderset: str = "", subset: str = "", decode: bool = True,
+                  progress: bool = True) -> tuple[list[str], str]:
+    """All problems of a dataset (renderset and subset default to the preset's; decode: read every
+    PNG, not only its header) and a summary line."""
+    p = PRESETS[preset]
+    rs = Renderset(root, renderset or p.renderset)
+    try:
+        chars = load_meta(rs)
+    except DatasetError as exc:
+        return [str(exc)], ""
+    size = stored_size(rs, chars)
+    problems = split_problems(root, subset or p.subset, chars)
+    for char in tqdm(chars.values(), desc="checking", unit="char", disable=not progress, leave=False):
+        problems += character_problems(rs, char, size, decode)
+    problems += files_without_meta(rs, chars)
+    n_views = sum(len(v) for c in chars.values() for v in c.views.values())
+    summary = f"{rs.dir}: OK, {len(chars)} characters, {n_views} views, {size}x{size} px"
+    return problems, summary

@@ -22,9 +22,7 @@ World frame = glTF's: y up, the character faces +z, units are world units (the b
 """
 from __future__ import annotations
 
-import json
 import math
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +30,7 @@ import numpy as np
 import torch
 from skimage.measure import marching_cubes
 
+from training.data import glb
 from training.model.volumetric_rendering.ray_marcher import density_from_sigma
 from training.model.volumetric_rendering.renderer import Field
 
@@ -193,13 +192,7 @@ def write_glb(mesh: Mesh, path: Path) -> Path:
                                                 "roughnessFactor": 1.0}}],
         "accessors": accessors, "bufferViews": views, "buffers": [{"byteLength": offset}],
     }
-    json_chunk = _pad4(json.dumps(gltf, separators=(",", ":")).encode("utf-8"), b" ")
-    bin_chunk = b"".join(_pad4(b, b"\0") for b in blobs)
-    total = 12 + 8 + len(json_chunk) + 8 + len(bin_chunk)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<4sII", b"glTF", 2, total))
-        f.write(struct.pack("<I4s", len(json_chunk), b"JSON") + json_chunk)
-        f.write(struct.pack("<I4s", len(bin_chunk), b"BIN\0") + bin_chunk)
+    glb.write_glb(path, gltf, b"".join(_pad4(b, b"\0") for b in blobs))
     return Path(path)
 
 

@@ -313,3 +313,19 @@ class MeshRenderer:
         rgba[..., 3] = np.where(hit, rgba[..., 3], np.minimum(rgba[..., 3], MASK_THRESHOLD))
         xyz = np.where(hit[..., None], centre[..., :3], 0).astype(np.float32)
         return Render(rgba=rgba, xyz=xyz, hit=hit, mask=rgba[..., 3] > MASK_THRESHOLD)
+
+
+_renderer: MeshRenderer | None = None
+
+
+def get_renderer(res: int) -> MeshRenderer:
+    """This process's renderer (the synthetic and the character-file runs share it), created on first
+    use so a missing EGL surfaces as the task's error (a failing Pool initializer would be restarted
+    forever); kept while the resolution is the same."""
+    global _renderer
+    if _renderer is not None and _renderer.resolution != res:
+        _renderer.release()
+        _renderer = None
+    if _renderer is None:
+        _renderer = MeshRenderer(res)
+    return _renderer

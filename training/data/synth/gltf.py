@@ -27,11 +27,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+# write_glb is imported for _scripts/bench.py, which writes its test character through this module
+from training.data.glb import GLB_BIN, GLB_JSON, GLB_MAGIC, GLB_VERSION, write_glb  # noqa: F401
+
 DTYPES = {5120: np.int8, 5121: np.uint8, 5122: np.int16, 5123: np.uint16, 5125: np.uint32, 5126: np.float32}
 WIDTHS = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT2": 4, "MAT3": 9, "MAT4": 16}
 SUPPORTED_REQUIRED = {"KHR_texture_transform", "KHR_materials_unlit", "KHR_mesh_quantization",
                       "KHR_materials_emissive_strength"}
-GLB_JSON, GLB_BIN = 0x4E4F534A, 0x004E4942
 MAX_TEXTURE = 2048  # larger textures are box-reduced: the renderer samples at most 1536^2 per view
 TURN_VRM0 = np.diag([-1.0, 1.0, -1.0])  # 180 degrees about y
 MTOON0_SHADE = (0.97, 0.81, 0.86)  # VRM 0.x MToon's default _ShadeColor (sRGB)
@@ -93,17 +95,6 @@ def srgb(linear: np.ndarray) -> np.ndarray:
     return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055)
 
 
-def write_glb(path: Path, document: dict, binary: bytes = b"") -> None:
-    """Pack a JSON document and its binary buffer into a .glb/.vrm container (chunks 4-byte padded)."""
-    text = json.dumps(document, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 4)
-    binary += b"\0" * (-len(binary) % 4)
-    chunks = struct.pack("<II", len(text), GLB_JSON) + text
-    if binary:
-        chunks += struct.pack("<II", len(binary), GLB_BIN) + binary
-    Path(path).write_bytes(struct.pack("<4sII", b"glTF", 2, 12 + len(chunks)) + chunks)
-
-
 def _node_matrix(node: dict) -> np.ndarray:
     if "matrix" in node:
         return np.asarray(node["matrix"], np.float64).reshape(4, 4).T  # stored column-major
@@ -139,7 +130,7 @@ class _Document:
         self.path = path
         data = path.read_bytes()
         self.bin: bytes | None = None
-        if data[:4] == b"glTF":
+        if data[:4] == GLB_MAGIC:
             self.doc = self._parse_glb(data)
         else:
             try:
@@ -158,8 +149,8 @@ class _Document:
         if len(data) < 20:
             raise _Bad("truncated binary glTF header")
         _, version, length = struct.unpack_from("<4sII", data)
-        if version != 2:
-            raise _Bad(f"binary glTF version {version}, expected 2")
+        if version != GLB_VERSION:
+            raise _Bad(f"binary glTF version {version}, expected {GLB_VERSION}")
         if length > len(data):
             raise _Bad(f"truncated binary glTF: header says {length} bytes, file has {len(data)}")
         chunks, offset = [], 12

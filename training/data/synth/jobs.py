@@ -1,6 +1,7 @@
-"""Array-job plumbing shared by the data generators (synth, render): the views a character gets,
-skipping complete characters, worker processes, the meta json and split lists, partial metas per
-shard and their merge.
+"""Array-job plumbing shared by the data generators (procedural.py, from_files.py): the views a
+character gets, split assignment, skipping complete characters, worker processes, the meta json and
+split lists, partial metas per shard and their merge. Takes a renderset, ids and rendered meta
+entries; gives the files of the layout (no command-line parsing here: that is _scripts/options.py).
 
 A shard writes ``<renderset>_meta.shard-K-of-N.json`` = {"run": the run's settings without paths,
 "shard": [K, N], "splits": [[id, split], ...] of the whole run, "meta": its entries}. The merge
@@ -9,26 +10,53 @@ characters that have entries (a character that failed to render is left out).
 """
 from __future__ import annotations
 
-import argparse
+import hashlib
 import json
 import multiprocessing
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, TypeVar
 
 import torch
 from tqdm import tqdm
 
 from training.data.synth.layout_writer import meta_entry
 from training.geometry.camera import RenderParams
-from training.data.layout import (DTYPE_GROUPS, GRID_VIEWS, ORTHO_VIEWS, SPLITS, DataPreset, Renderset,
+from training.data.layout import (DTYPE_GROUPS, GRID_VIEWS, ORTHO_VIEWS, PRESETS, SPLITS, DataPreset, Renderset,
                                   random_view_name, split_path, write_split)
 
 GRID_CHOICES = ("eval", "all", "none")
 PARTIAL_META = re.compile(r"_meta\.shard-(\d+)-of-(\d+)\.json$")
 Plan = list[tuple[str, str, RenderParams]]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    """What every data run has (procedural.RunConfig and from_files.RenderConfig add their own); all
+    but the data root `out` go into the partial metas, so merge can check that the shards agree."""
+
+    out: str
+    preset: str
+    res: int
+    seed: int
+    views: int
+    grid: str
+    splits: tuple[float, float, float]
+
+    def renderset_name(self) -> str:
+        """The renderset folder this run writes: the preset's (a RenderConfig may name another)."""
+        return PRESETS[self.preset].renderset
+
+    @property
+    def rs(self) -> Renderset:
+        return Renderset(Path(self.out), self.renderset_name())
+
+    def plan(self, char_id: str, split: str) -> Plan:
+        """The views one character of this run gets (plan_views)."""
+        return plan_views(PRESETS[self.preset], char_id, self.views, self.grid, split)
 
 
 def plan_views(preset: DataPreset, char_id: str, n_views: int, grid: str, split: str) -> Plan:
@@ -50,12 +78,40 @@ def planned_meta(rs: Renderset, char_id: str, plan: Plan) -> dict[str, dict]:
     return dict(meta_entry(rs, char_id, dtype, name, params) for dtype, name, params in plan)
 
 
+def skip_complete(config: JobConfig, tasks: list[T], character: Callable[[T], tuple[str, str] | None],
+                  meta: dict) -> list[T]:
+    """The tasks still to render when an array job is rerun: those whose character (id, split), as
+    character(task) gives it (None: always render), is not complete on disk; the meta entries of the
+    complete ones go into meta."""
+    todo = []
+    for task in tasks:
+        char = character(task)
+        plan = None if char is None else config.plan(*char)
+        if plan is not None and is_complete(config.rs, char[0], plan):
+            meta.update(planned_meta(config.rs, char[0], plan))
+        else:
+            todo.append(task)
+    return todo
+
+
+def numeric_id(key: str) -> str:
+    """A 16-digit id (like VRoid Hub's) from a hash of key, the same on every run."""
+    digest = hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest()
+    return str(10**15 + int.from_bytes(digest, "little") % (9 * 10**15))
+
+
 def split_sizes(n: int, fractions: tuple[float, float, float]) -> tuple[int, int, int]:
     """Train/val/test counts: val and test get at least one character when their fraction is > 0."""
     val, test = (max(1, int(f * n)) if f > 0 else 0 for f in fractions[1:])
     if n - val - test < (1 if fractions[0] > 0 else 0):
         raise ValueError(f"{n} character(s) are too few for the splits {fractions} (pass --splits 1,0,0)")
     return n - val - test, val, test
+
+
+def split_in_order(ids: list[str], fractions: tuple[float, float, float]) -> dict[str, str]:
+    """id -> split, in the order given: the first ids train, then val, then test (split_sizes)."""
+    names = [s for s, size in zip(SPLITS, split_sizes(len(ids), fractions)) for _ in range(size)]
+    return dict(zip(ids, names))
 
 
 def init_worker() -> None:
@@ -109,6 +165,15 @@ def write_partial(rs: Renderset, shard: tuple[int, int], run: dict, splits: dict
                                          "meta": meta})
 
 
+def write_run(config: JobConfig, shard: tuple[int, int] | None, splits: dict[str, str], meta: dict) -> None:
+    """What a run ends with: the meta json and split lists, or for one shard its partial meta with the
+    run's settings (all but the data root: shards may mount it elsewhere)."""
+    if shard is None:
+        write_dataset(Path(config.out), config.rs, PRESETS[config.preset].subset, meta, splits)
+    else:
+        write_partial(config.rs, shard, {k: v for k, v in asdict(config).items() if k != "out"}, splits, meta)
+
+
 @dataclass(frozen=True)
 class Partial:
     """A shard's partial meta: its run settings (JSON), which shard of how many, the run's split
@@ -150,63 +215,3 @@ def merge(root: Path, rs: Renderset, subset: str) -> str:
         meta.update(partial.meta)
     write_dataset(root, rs, subset, meta, dict(partials[0].splits))
     return f"merged {total} shards: {len(meta)} meta entries -> {rs.meta_path}"
-
-
-def merge_main(prog: str, argv: list[str], renderset_option: bool) -> int:
-    """The `merge` sub-command of synth and render: parse --out --preset [--renderset], merge, print."""
-    from training.data.layout import PRESETS
-
-    parser = argparse.ArgumentParser(prog=f"{prog} merge",
-                                     description="Merge the partial metas of all shards; write the split lists.")
-    parser.add_argument("--out", required=True, type=Path, help="the data root the shards wrote")
-    parser.add_argument("--preset", required=True, choices=sorted(PRESETS))
-    if renderset_option:
-        parser.add_argument("--renderset", default="", help="renderset folder name (default: the preset's)")
-    args = parser.parse_args(argv)
-    preset = PRESETS[args.preset]
-    name = getattr(args, "renderset", "") or preset.renderset
-    print(merge(args.out, Renderset(args.out, name), preset.subset))
-    return 0
-
-
-def shard_arg(text: str) -> tuple[int, int]:
-    match = re.fullmatch(r"(\d+)/(\d+)", text)
-    if not match or not int(match[1]) < int(match[2]):
-        raise argparse.ArgumentTypeError(f"expected K/N with 0 <= K < N, got {text!r}")
-    return int(match[1]), int(match[2])
-
-
-def splits_arg(text: str) -> tuple[float, float, float]:
-    try:
-        values = tuple(float(v) for v in text.split(","))
-    except ValueError:
-        values = ()
-    if len(values) != 3 or min(values) < 0 or abs(sum(values) - 1) > 1e-6:
-        raise argparse.ArgumentTypeError(f"expected three fractions train,val,test summing to 1, got {text!r}")
-    return values
-
-
-def count_arg(text: str) -> int:
-    if not text.isdigit():
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}")
-    return int(text)
-
-
-def positive_arg(text: str) -> int:
-    if count_arg(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return int(text)
-
-
-def add_common_args(parser: argparse.ArgumentParser) -> None:
-    """The options both generators share."""
-    parser.add_argument("--views", type=count_arg,
-                        help="random views per character (default: the preset's, 16 body, 8 head)")
-    parser.add_argument("--grid", choices=GRID_CHOICES, default="eval",
-                        help="the 60-view rgb60/xyza60 evaluation grid: for val/test characters (eval, "
-                        "default), all, none")
-    parser.add_argument("--splits", type=splits_arg, default=(0.8, 0.1, 0.1),
-                        help="train,val,test fractions (default 0.8,0.1,0.1)")
-    parser.add_argument("--workers", type=positive_arg, default=2, help="render processes (default 2)")
-    parser.add_argument("--shard", type=shard_arg, help="K/N: render only every N-th character from K, skip "
-                        "complete ones, write a partial meta; run 'merge' after all shards")

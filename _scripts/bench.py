@@ -180,7 +180,7 @@ def bench_ops(ctx: BenchContext) -> dict:
     return results
 
 
-# Real-character rendering: copies of one 30k-triangle textured .glb through the render CLI, 21 views
+# Real-character rendering: copies of one 30k-triangle textured .glb through the character-file renderer (training/data/synth/from_files.py), 21 views
 # each (5 ortho + 16 random, no evaluation grid), with the workers of a 2-core machine.
 RENDER_SIZES = {"full": dict(characters=8, res=512, workers=2), "small": dict(characters=4, res=512, workers=2),
                 "tiny": dict(characters=1, res=64, workers=1)}
@@ -195,7 +195,7 @@ def write_bench_character(path: Path, triangles: int = RENDER_TRIANGLES, texture
     import numpy as np
     from PIL import Image
 
-    from training.data.synth.gltf import write_glb
+    from training.data.glb import write_glb
 
     cols = 150
     rows = max(1, round(triangles / (2 * cols)))
@@ -230,14 +230,14 @@ def write_bench_character(path: Path, triangles: int = RENDER_TRIANGLES, texture
 
 
 def bench_render(ctx: BenchContext) -> dict:
-    """Characters per minute through ``python -m _scripts.data.render`` (load, place, render, write
+    """Characters per minute through what ``python -m _scripts.data.render`` runs (load, place, render, write
     PNGs), timed once over the whole batch: worker start-up included, repeats not used."""
     import contextlib
     import shutil
     import sys
     import tempfile
 
-    from _scripts.data import render
+    from training.data.synth.from_files import RenderConfig, generate
 
     s = RENDER_SIZES[ctx.size]
     with tempfile.TemporaryDirectory() as tmp:
@@ -246,11 +246,11 @@ def bench_render(ctx: BenchContext) -> dict:
         triangles = write_bench_character(src / "bench0.glb")
         for k in range(1, s["characters"]):
             shutil.copy(src / "bench0.glb", src / f"bench{k}.glb")
-        args = ["--in", str(src), "--out", str(out), "--preset", "body", "--res", str(s["res"]), "--grid", "none",
-                "--splits", "1,0,0", "--workers", str(s["workers"])]
+        config = RenderConfig(out=str(out), preset="body", res=s["res"], seed=0, views=16, grid="none",
+                              splits=(1.0, 0.0, 0.0), renderset="human_rutileE")
         start = time.perf_counter()
         with contextlib.redirect_stdout(sys.stderr):  # stdout carries the JSON
-            render.main(args)
+            generate(config, src, s["workers"], None)
         seconds = time.perf_counter() - start
         meta = json.loads((out / "renders" / "human_rutileE" / "human_rutileE_meta.json").read_text())
     rendered = len({key.split("/")[3] for key in meta})

@@ -59,14 +59,12 @@ def _peak_memory_gb(device: torch.device) -> dict[str, float]:
 
 def _synth(out: Path, n: int, res: int, views: int, workers: int = 2) -> float:
     """Make n body characters; seconds taken."""
-    from _scripts.data import synth
+    from training.data.synth.procedural import RunConfig, generate
 
     start = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):
-        rc = synth.main(["--out", str(out), "--n", str(n), "--res", str(res), "--preset", "body", "--views",
-                         str(views), "--grid", "none", "--splits", "1,0,0", "--workers", str(workers)])
-    if rc != 0:
-        raise RuntimeError("synthetic data generation failed")
+        generate(RunConfig(out=str(out), preset="body", res=res, seed=0, views=views, grid="none",
+                           splits=(1.0, 0.0, 0.0), n=n), workers=workers, shard=None)
     return time.perf_counter() - start
 
 

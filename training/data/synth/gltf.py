@@ -27,8 +27,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-# write_glb is imported for _scripts/bench.py, which writes its test character through this module
-from training.data.glb import GLB_BIN, GLB_JSON, GLB_MAGIC, GLB_VERSION, write_glb  # noqa: F401
+from training.data.glb import GLB_BIN, GLB_JSON, GLB_MAGIC, GLB_VERSION
 
 DTYPES = {5120: np.int8, 5121: np.uint8, 5122: np.int16, 5123: np.uint16, 5125: np.uint32, 5126: np.float32}
 WIDTHS = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT2": 4, "MAT3": 9, "MAT4": 16}

@@ -1,16 +1,7 @@
 """Writing reconstructions to disk: per character the inputs, ortho and spin views, turntables and meshes.
 
 Takes a generator, planes made once per character (training/infer/render.py) and the output options;
-gives, in <out>/<id>/ (one folder per character):
-    input_front.png, input_back.png        the condition images the model saw
-    ortho_{front,back,left,right}.png      orthographic views, as the dataset's ortho/ renders
-    spin_00.png ... spin_11.png            perspective, elevation 0, azimuth -180, -150, ..., 150
-                                           (the evaluation grid's views 36..47, the '360' subset)
-    xyza/<view>.png                        the expected surface point and alpha of each view above,
-                                           in the dataset's xyza encoding
-    turntable.mp4, turntable.gif           with video: `frames` views at elevation 0, from the front
-    mesh.ply, mesh.glb (and .obj)          with mesh: marching cubes of the density (training/infer/mesh.py)
-and for a dataset split <out>/manifest.json, listing the snapshot, the settings and the characters.
+gives the files FILES lists (generate's --help shows the same text).
 """
 from __future__ import annotations
 
@@ -33,6 +24,17 @@ from training.infer.load import LoadedGenerator
 from training.infer.mesh import field_mesh, write_mesh
 from training.infer.render import make_character_planes, render_views
 from training.model.triplane import NovaGenerator, Planes
+
+FILES = """Per character, in <out>/<id>/:
+    input_front.png, input_back.png        the condition images the model saw
+    ortho_{front,back,left,right}.png      orthographic views, as the dataset's ortho/ renders
+    spin_00.png ... spin_11.png            perspective, elevation 0, azimuth -180, -150, ..., 150
+                                           (the evaluation grid's views 36..47, the '360' subset)
+    xyza/<view>.png                        the expected surface point and alpha of each view above,
+                                           in the dataset's xyza encoding
+    turntable.mp4, turntable.gif           with --video: --frames views at elevation 0, from the front
+    mesh.ply, mesh.glb (and .obj)          with --mesh: marching cubes of the density (training/infer/mesh.py)
+and <out>/manifest.json lists the snapshot, the settings and the characters."""
 
 
 @dataclass

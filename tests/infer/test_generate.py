@@ -142,3 +142,10 @@ def test_batched_rendering_matches_one_camera_at_a_time(tiny_snapshot, body_root
     many = list(T.render_views(G, planes, labels, 16, batch=2))
     assert [len(f.rgb) for f in many] == [2, 1]
     assert np.abs(one.astype(int) - np.concatenate([f.rgb for f in many])).max() <= 1
+
+
+def test_ids_takes_several_values_as_before():
+    """--ids A B (argparse's nargs='+' before the move to click) and repeated --ids both work."""
+    ctx = generate.main.make_context("generate", ["--inferquery", QUERY, "--ids", "a", "b", "--res", "16",
+                                                  "--ids", "c"])
+    assert ctx.params["ids"] == ("a", "b", "c") and ctx.params["res"] == 16

@@ -16,6 +16,296 @@ from training.data.synth.gl_render import RendererUnavailable
 # Model selection, device, render batching and output options: generate, human_generate, reconstruct,
 # measure, human_measure.
 # ---------------------------------------------------------------------------------------------------
+import os  # noqa: E402  (this section's imports stay in this section)
+import re  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Callable  # noqa: E402
+
+import torch  # noqa: E402
+
+from training.data.checks import DatasetError  # noqa: E402
+from training.data.layout import PRESETS, default_data_root  # noqa: E402
+from training.eval.measure import MeasureError, load_feature_nets, measure  # noqa: E402
+from training.eval.report import format_markdown, write_outputs  # noqa: E402
+from training.infer.export import OutputOptions, open_split, pick_characters, summary, write_split  # noqa: E402
+from training.infer.load import LoadedGenerator, load_generator  # noqa: E402
+from training.infer.mesh import MESH_FORMATS  # noqa: E402
+from training.metrics.image import PROTOCOLS  # noqa: E402
+from training.train.runs import default_runs_root, resolve_inferquery  # noqa: E402
+
+DATASETS = {"human": "body", "multi": "head"}  # the original's --dataset names -> data presets
+DEFAULT_CHUNK = {"cuda": 8192, "cpu": 2048}  # rays per view per field call for images people look at
+LOWMEM_CHUNK, DEFAULT_BATCH = 1024, 4
+
+
+class BadInput(ValueError):
+    """A bad command line or environment, found after parsing; printed as one line."""
+
+
+class OneLineErrors(click.Command):
+    """A command whose usage errors and expected failures (missing files, bad data or images, BadInput,
+    out of GPU memory) end it with one 'error: ...' line on stderr and exit status 2; called with
+    standalone_mode=False it returns that status (0 on success) instead of exiting."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            status = super().main(args, prog_name, complete_var, standalone_mode=False, **extra) or 0
+        except click.ClickException as exc:
+            status = _fail(exc.format_message())
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            status = 1
+        except torch.cuda.OutOfMemoryError:
+            status = _fail("out of GPU memory; use --lowmem, or a smaller --batch or --chunk")
+        except (FileNotFoundError, ValueError) as exc:  # DatasetError, ImageError and BadInput are ValueErrors
+            status = _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        if standalone_mode:
+            sys.exit(status)
+        return status
+
+
+def _fail(message: str) -> int:
+    click.echo(f"error: {message}", err=True)
+    return 2
+
+
+class _ManyValues(click.Option):
+    """An option taking every value up to the next option (--ids A B C), as argparse's nargs='+'."""
+
+    def add_to_parser(self, parser, ctx) -> None:
+        super().add_to_parser(parser, ctx)
+        option = parser._long_opt[self.opts[0]]
+        take = option.process
+
+        def take_all(value, state) -> None:
+            take(value, state)
+            while state.rargs and not state.rargs[0].startswith("-"):
+                take(state.rargs.pop(0), state)
+
+        option.process = take_all
+
+
+def _apply(options: list) -> Callable:
+    def decorate(fn: Callable) -> Callable:
+        for option in reversed(options):
+            fn = option(fn)
+        return fn
+    return decorate
+
+
+model_options = _apply([
+    click.option("--inferquery", default=None,
+                 help="snapshot as NAME-RUN-KIMG, i.e. <runs>/NAME/RUN/network-snapshot-KIMG.pt"),
+    click.option("--ckpt", type=click.Path(path_type=Path), default=None,
+                 help="snapshot file (network-snapshot-*.pt) instead of --inferquery"),
+    click.option("--runs", type=click.Path(path_type=Path), default=None,
+                 help="runs folder for --inferquery (default: $PROJECT_DN/_train/eg3dc/runs)"),
+])
+
+
+def snapshot_path(inferquery: str | None, ckpt: Path | None, runs: Path | None) -> Path:
+    """The snapshot file that --inferquery or --ckpt (exactly one) names."""
+    if (inferquery is None) == (ckpt is None):
+        raise click.UsageError("give exactly one of --inferquery and --ckpt")
+    if ckpt is None:
+        return resolve_inferquery(inferquery, runs or default_runs_root())
+    if not Path(ckpt).is_file():
+        raise FileNotFoundError(f"{ckpt}: snapshot file not found")
+    return Path(ckpt)
+
+
+def query_name(path: Path, inferquery: str | None) -> str:
+    """A query-like name for a snapshot (default output folders): the query, else NAME-RUN-KIMG read from a
+    runs-layout path, else the file's stem."""
+    if inferquery is not None:
+        return inferquery
+    m = re.fullmatch(r"network-snapshot-(\d+)\.pt", path.name)
+    run = path.parent.name
+    return f"{path.parent.parent.name}-{run}-{m.group(1)}" if m and run.isdigit() else path.stem
+
+
+device_option = click.option(
+    "--device", default="auto",
+    help="where to run: auto (cuda when available), cpu, cuda or cuda:N (default auto)")
+
+
+def resolve_device(name: str) -> torch.device:
+    """--device as a torch device; BadInput for cuda without a CUDA device."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise BadInput(f"--device {name}: not a device (use auto, cpu, cuda or cuda:N)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise BadInput(f"--device {name}: no CUDA device is available to this PyTorch (use --device cpu)")
+    return device
+
+
+def render_options(chunk_default: str) -> Callable:
+    """--batch, --chunk and --lowmem; chunk_default says what no --chunk means for the command."""
+    return _apply([
+        click.option("--batch", type=click.IntRange(min=1), default=None,
+                     help=f"cameras rendered per call (default {DEFAULT_BATCH}; 1 with --lowmem)"),
+        click.option("--chunk", type=click.IntRange(min=1), default=None,
+                     help=f"rays per camera per field call (default: {chunk_default}; {LOWMEM_CHUNK} with --lowmem)"),
+        click.option("--lowmem", is_flag=True, help="lowest memory: one camera per call, small ray chunks (slower)"),
+    ])
+
+
+def render_batching(batch: int | None, chunk: int | None, lowmem: bool, default_chunk: int | None) -> tuple[int, int | None]:
+    """(cameras per call, rays per field call) from --batch, --chunk and --lowmem."""
+    return batch or (1 if lowmem else DEFAULT_BATCH), chunk or (LOWMEM_CHUNK if lowmem else default_chunk)
+
+
+output_options = _apply([
+    click.option("--video", is_flag=True, help="also write turntable.mp4 and turntable.gif"),
+    click.option("--frames", type=click.IntRange(min=1), default=360,
+                 help="turntable frames, one full turn (default 360)"),
+    click.option("--fps", type=click.FloatRange(min=1), default=30.0, help="turntable frame rate (default 30)"),
+    click.option("--mesh", is_flag=True, help="also write a vertex-coloured mesh (mesh.ply, mesh.glb)"),
+    click.option("--mesh-res", "mesh_res", type=click.IntRange(min=2), default=256,
+                 help="density grid nodes per axis over the box (default 256; 64-128 is enough on a CPU)"),
+    click.option("--mesh-level", "mesh_level", type=float, default=None,
+                 help="marching-cubes density level (default ln2 * neural_resolution / box_warp, the density "
+                      "at which a one-pixel-thick slab is half opaque)"),
+    click.option("--mesh-formats", "mesh_formats", default="ply,glb",
+                 help=f"comma-separated mesh files to write, from {', '.join(MESH_FORMATS)} (default ply,glb)"),
+    click.option("--res", type=click.IntRange(min=8), default=None,
+                 help="output image size in pixels (default: the model's image resolution); smaller sizes "
+                      "render proportionally fewer rays"),
+    click.option("--samples", type=click.IntRange(min=1), default=None,
+                 help="coarse and fine samples per ray, each (default: twice the training counts, 96 + 96 "
+                      "for the body and head presets)"),
+    device_option,
+    render_options(f"{DEFAULT_CHUNK['cuda']} on cuda, {DEFAULT_CHUNK['cpu']} on cpu; the mesh grid is evaluated "
+                   f"in pieces of as many samples as a render call takes"),
+])
+
+
+def parse_mesh_formats(value: str) -> tuple[str, ...]:
+    """--mesh-formats as a tuple; BadInput naming an unknown format."""
+    formats = tuple(f.strip().lower() for f in value.split(",") if f.strip())
+    bad = [f for f in formats if f not in MESH_FORMATS]
+    if bad or not formats:
+        raise BadInput(f"--mesh-formats: unknown format {', '.join(bad) or '(none)'}; "
+                       f"choose from {', '.join(MESH_FORMATS)}")
+    return formats
+
+
+@dataclass
+class ImageModel:
+    """A generator loaded for writing images, with what the output flags resolve to."""
+
+    loaded: LoadedGenerator
+    name: str
+    """Query-like name of the snapshot (query_name)."""
+    outputs: OutputOptions
+
+
+def load_image_model(inferquery: str | None, ckpt: Path | None, runs: Path | None, device: str, batch: int | None,
+                     chunk: int | None, lowmem: bool, samples: int | None, res: int | None, video: bool, frames: int,
+                     fps: float, mesh: bool, mesh_res: int, mesh_level: float | None,
+                     mesh_formats: str) -> ImageModel:
+    """The generator of model_options and output_options (twice the trained samples per ray unless
+    --samples), and the output options; every flag is checked before the snapshot is read."""
+    formats = parse_mesh_formats(mesh_formats)
+    path = snapshot_path(inferquery, ckpt, runs)
+    dev = resolve_device(device)
+    batch, chunk = render_batching(batch, chunk, lowmem, DEFAULT_CHUNK[dev.type])
+    loaded = load_generator(path, dev, samples=samples, chunk=chunk, sample_scale=2)
+    outputs = OutputOptions(size=res or loaded.G.cfg.sr.img_resolution, batch=batch, video=video, frames=frames,
+                            fps=fps, mesh=mesh, mesh_res=mesh_res, mesh_level=mesh_level, mesh_formats=formats)
+    return ImageModel(loaded, query_name(path, inferquery), outputs)
+
+
+def print_notes(notes: list[str]) -> None:
+    """Warnings collected while writing, after the summary."""
+    for note in notes:
+        click.echo(f"warning: {note}", err=True)
+
+
+split_options = _apply([
+    click.option("--data", type=click.Path(path_type=Path), default=None,
+                 help="data root holding renders/ and subsets/ (default: $PROJECT_DN/_data/lustrous)"),
+    click.option("--preset", type=click.Choice(sorted(PRESETS)), default=None,
+                 help="data preset: renderset, split names, cameras (default: the snapshot's)"),
+    click.option("--split", default="test", help="split list to generate (default test)"),
+    click.option("--out", type=click.Path(path_type=Path), default=None,
+                 help="output folder (default: $PROJECT_DN/_data/results/<inferquery>/<split>; for --ckpt "
+                      "the query is NAME-RUN-KIMG read from the path, or the file's stem)"),
+    click.option("--limit", type=click.IntRange(min=1), default=None, help="only the first N characters of the split"),
+    click.option("--ids", cls=_ManyValues, multiple=True, metavar="ID", help="only these character ids"),
+])
+
+
+def generate_split(preset: str | None, data: Path | None, split: str, out: Path | None, limit: int | None,
+                   ids: tuple[str, ...], **image_flags) -> None:
+    """generate's and human_generate's body: load, write every picked character, print the summary."""
+    model = load_image_model(**image_flags)
+    loaded, opts = model.loaded, model.outputs
+    ds = open_split(data or default_data_root(), loaded, preset or loaded.model.data_preset, split)
+    picks = pick_characters(ds, list(ids), limit)
+    out = out or Path(os.environ.get("PROJECT_DN", ".")) / "_data" / "results" / model.name / split
+    start = time.time()
+    count = write_split(loaded, model.name, ds, picks, out, opts)
+    click.echo(summary(out, len(picks), count, start, opts))
+    print_notes(opts.notes)
+
+
+def measure_options(dataset_default: str | None) -> Callable:
+    """The options of measure and human_measure; only --dataset's default differs."""
+    return _apply([
+        model_options,
+        click.option("--data", type=click.Path(path_type=Path), default=None,
+                     help="Data root with renders/ and subsets/ (default: $PROJECT_DN/_data/lustrous)."),
+        click.option("--dataset", type=click.Choice(sorted(DATASETS)), default=dataset_default,
+                     help="The original's dataset names: human = body preset, multi = head preset."),
+        click.option("--preset", type=click.Choice(sorted(PRESETS)), default=None,
+                     help="Data preset (default: the snapshot's)."),
+        click.option("--split", default="test", show_default=True, help="Split list to measure."),
+        click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N characters."),
+        click.option("--protocol", type=click.Choice(PROTOCOLS), default="standard", show_default=True,
+                     help="Metric conventions: standard, or the original paper script's (see above)."),
+        click.option("--res", type=click.IntRange(min=32), default=512, show_default=True,
+                     help="Size both images are resized to (nearest) before scoring."),
+        click.option("--out", type=click.Path(path_type=Path), default=None,
+                     help="Output folder (default: temp/eval/<snapshot>/<split>-<protocol>)."),
+        click.option("--strict", is_flag=True, help="A missing weight file is an error, not n/a."),
+        device_option,
+        render_options("the training setting"),
+        click.option("--alexnet", default=None, help="AlexNet weights (file or folder) for LPIPS."),
+        click.option("--lpips-heads", "lpips_heads", default=None, help="LPIPS v0.1 AlexNet heads file."),
+        click.option("--clip", default=None, help="OpenAI ViT-B-32.pt (file or folder)."),
+        click.option("--inception", default=None, help="pt_inception-2015-12-05-6726825d.pth (file or folder)."),
+    ])
+
+
+def run_measure(inferquery: str | None, ckpt: Path | None, runs: Path | None, data: Path | None, dataset: str | None,
+                preset: str | None, split: str, limit: int | None, protocol: str, res: int, out: Path | None,
+                strict: bool, device: str, batch: int | None, chunk: int | None, lowmem: bool, alexnet: str | None,
+                lpips_heads: str | None, clip: str | None, inception: str | None) -> None:
+    """measure's and human_measure's body: resolve, load weights, measure, print and write; failures
+    are one line (exit status 1), usage errors click's (2)."""
+    if dataset and preset and DATASETS[dataset] != preset:
+        raise click.UsageError(f"--dataset {dataset} is the {DATASETS[dataset]} preset, not --preset {preset}")
+    try:
+        snapshot = snapshot_path(inferquery, ckpt, runs)
+        name = inferquery or snapshot.stem
+        dev = resolve_device(device)
+        batch, chunk = render_batching(batch, chunk, lowmem, None)
+        nets = load_feature_nets(alexnet, lpips_heads, clip, inception, strict, dev)
+        results = measure(snapshot, name, Path(data) if data else default_data_root(),
+                          preset or (DATASETS[dataset] if dataset else None), split, limit, protocol, res, nets,
+                          dev, batch, chunk)
+    except (MeasureError, DatasetError, FileNotFoundError, ValueError) as exc:
+        raise click.ClickException(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+    md, js = write_outputs(results, out or Path("temp") / "eval" / name / f"{split}-{protocol}")
+    click.echo(format_markdown(results))
+    click.echo(f"wrote {md} and {js}")
 
 
 # ---------------------------------------------------------------------------------------------------

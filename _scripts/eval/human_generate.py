@@ -1,5 +1,6 @@
-"""The original README's generate command, kept working; it runs _scripts.eval.generate.
+"""The original README's generate command, kept working; it writes what _scripts.eval.generate writes.
 
+\b
     python -m _scripts.eval.human_generate --generator_module training.triplane.TriPlaneGenerator_v1 \\
         --dataset human --inferquery human_mv_panic3d_mask_encoder_attention-00001-000920
     python -m _scripts.eval.human_generate --inferquery multi_panic3d-00000-002040 --dataset multi \\
@@ -12,39 +13,32 @@ generate works here too (--out, --video, --mesh, --device, ...).
 """
 from __future__ import annotations
 
-import argparse
-import sys
+import click
 
-from _scripts.eval import generate
-
-DATASETS = {"human": "body", "multi": "head"}
+from _scripts.options import (DATASETS, OneLineErrors, generate_split, model_options, output_options,
+                              split_options)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    ap = generate.build_parser(prog="python -m _scripts.eval.human_generate",
-                               description="The original README's generate command (same outputs as "
-                                           "_scripts.eval.generate).")
-    ap.add_argument("--dataset", choices=sorted(DATASETS), default=None,
-                    help="human: NOVA-Human full body (body preset); multi: VRoid heads (head preset) "
-                         "(default: the snapshot's preset)")
-    ap.add_argument("--generator_module", default=None, metavar="MODULE",
-                    help="accepted for the original's commands and ignored: the snapshot's stored config "
-                         "rebuilds the one generator class")
-    return ap
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = build_parser()
-    args = ap.parse_args(argv)
-    if args.dataset is not None:
-        if args.preset is not None and args.preset != DATASETS[args.dataset]:
-            ap.error(f"--dataset {args.dataset} means --preset {DATASETS[args.dataset]}, not {args.preset}")
-        args.preset = DATASETS[args.dataset]
-    if args.generator_module is not None:
-        print(f"note: --generator_module {args.generator_module} ignored: NOVA-3D has one generator class "
-              f"(training.model.triplane.NovaGenerator), configured by the snapshot", file=sys.stderr)
-    return generate.guarded(generate.run, args)
+@click.command(cls=OneLineErrors, help=__doc__)
+@model_options
+@split_options
+@output_options
+@click.option("--dataset", type=click.Choice(sorted(DATASETS)), default=None,
+              help="human: NOVA-Human full body (body preset); multi: VRoid heads (head preset) "
+                   "(default: the snapshot's preset)")
+@click.option("--generator_module", default=None, metavar="MODULE",
+              help="accepted for the original's commands and ignored: the snapshot's stored config "
+                   "rebuilds the one generator class")
+def main(dataset: str | None, generator_module: str | None, preset: str | None, **flags) -> None:
+    if dataset is not None:
+        if preset is not None and preset != DATASETS[dataset]:
+            raise click.UsageError(f"--dataset {dataset} means --preset {DATASETS[dataset]}, not {preset}")
+        preset = DATASETS[dataset]
+    if generator_module is not None:
+        click.echo(f"note: --generator_module {generator_module} ignored: NOVA-3D has one generator class "
+                   f"(training.model.triplane.NovaGenerator), configured by the snapshot", err=True)
+    generate_split(preset=preset, **flags)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

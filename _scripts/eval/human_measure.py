@@ -8,9 +8,16 @@ in the original script. Every option of _scripts.eval.measure is accepted.
 """
 from __future__ import annotations
 
-from _scripts.eval.measure import build_command
+import click
 
-main = build_command("human_measure", __doc__, "human")
+from _scripts.options import measure_options, run_measure
+
+
+@click.command(name="human_measure", help=__doc__)
+@measure_options(dataset_default="human")
+def main(**flags) -> None:
+    run_measure(**flags)
+
 
 if __name__ == "__main__":
     main()

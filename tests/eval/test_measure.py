@@ -9,8 +9,9 @@ import torch
 from click.testing import CliRunner
 
 from _scripts.eval import human_measure, measure
-from _scripts.eval.measure import (GEOMETRY_METRICS, IMAGE_METRICS, SUBSETS, FeatureNets, Tally, format_markdown,
-                                   score_subset)
+from training.eval import measure as M
+from training.eval.measure import FeatureNets, Tally, score_subset
+from training.eval.report import COMMON_TEXT, GEOMETRY_METRICS, IMAGE_METRICS, PROTOCOL_TEXT, SUBSETS, format_markdown
 from training.metrics import weights
 
 QUERY = "tiny_test-00000-000000"
@@ -146,8 +147,8 @@ def test_lpips_input_range_per_protocol(protocol, low):
 
 
 def test_paper_header_and_small_fid_cells():
-    results = {"protocol": "paper", "protocol_text": measure.PROTOCOL_TEXT["paper"],
-               "common_text": measure.COMMON_TEXT.format(res=512), "snapshot": "q", "snapshot_path": "p",
+    results = {"protocol": "paper", "protocol_text": PROTOCOL_TEXT["paper"],
+               "common_text": COMMON_TEXT.format(res=512), "snapshot": "q", "snapshot_path": "p",
                "data": "d", "preset": "body", "renderset": "r", "split": "test", "characters": 1,
                "subsets": {s: {"images": 1 if s != "360" else 12, "psnr": 1.0, "ssim": 2.0, "lpips": 3.0, "clip": 4.0,
                                "fid": None if s != "360" else 5.0} for s in SUBSETS},
@@ -164,10 +165,10 @@ def test_empty_predicted_surface_scores_f1_zero():
     tally = Tally()
     xyz = torch.rand(2, 3, 8, 8)
     true = {"xyz": xyz, "alpha": torch.ones(2, 1, 8, 8)}
-    measure.score_geometry(tally, "c1", {"xyz": xyz, "alpha": torch.zeros(2, 1, 4, 4)}, true, torch.device("cpu"))
-    measure.score_geometry(tally, "c2", {"xyz": xyz, "alpha": torch.ones(2, 1, 8, 8)}, true, torch.device("cpu"))
+    M.score_geometry(tally, "c1", {"xyz": xyz, "alpha": torch.zeros(2, 1, 4, 4)}, true, torch.device("cpu"))
+    M.score_geometry(tally, "c2", {"xyz": xyz, "alpha": torch.ones(2, 1, 8, 8)}, true, torch.device("cpu"))
     assert tally.empty_surfaces == ["c1"]
     assert tally.geometry["f1@5"] == [0.0, 100.0] and tally.geometry["chamfer"] == [0.0]
-    _, geometry, notes = measure.summarize(tally, FeatureNets())
+    _, geometry, notes = M.summarize(tally, FeatureNets())
     assert geometry == {"characters": 2, "chamfer": 0.0, "f1@5": 50.0, "f1@10": 50.0}
     assert any("no predicted surface" in n for n in notes)

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from _scripts.eval import generate, human_generate
+from training.infer import cameras as C
 from training.infer import render as T
 from training.data.layout import GRID_AZIMS, PRESETS, SPIN_INDICES
 from training.data.dataset import DatasetConfig, NovaHumanDataset
@@ -31,7 +32,7 @@ def _test_id(body_root):
 def first_run(tiny_snapshot, body_root, tmp_path_factory):
     out = tmp_path_factory.mktemp("gen1")
     rc = generate.main(_args(tiny_snapshot, body_root, out, "--video", "--frames", "8", "--mesh", "--mesh-res", "16",
-                             "--mesh-level", "0.001", "--batch", "3"))
+                             "--mesh-level", "0.001", "--batch", "3"), standalone_mode=False)
     assert rc == 0
     return out / _test_id(body_root)
 
@@ -62,7 +63,8 @@ def test_generate_mesh_loads_with_colours(first_run):
 
 
 def test_generate_is_deterministic(first_run, tiny_snapshot, body_root, tmp_path):
-    assert generate.main(_args(tiny_snapshot, body_root, tmp_path, "--ids", first_run.name)) == 0
+    rc = generate.main(_args(tiny_snapshot, body_root, tmp_path, "--ids", first_run.name), standalone_mode=False)
+    assert rc == 0
     for name in VIEWS:
         assert (tmp_path / first_run.name / f"{name}.png").read_bytes() == (first_run / f"{name}.png").read_bytes()
     assert not (tmp_path / first_run.name / "turntable.mp4").exists()
@@ -77,13 +79,14 @@ def test_human_generate_accepts_the_readme_flags(tiny_snapshot, body_root, tmp_p
     monkeypatch.setenv("PROJECT_DN", str(project))
     readme = ["--generator_module", "training.triplane.TriPlaneGenerator_v1", "--dataset", "human",
               "--inferquery", QUERY]
-    assert human_generate.main(readme + FAST) == 0
+    assert human_generate.main(readme + FAST, standalone_mode=False) == 0
     err = capsys.readouterr().err
     assert "--generator_module training.triplane.TriPlaneGenerator_v1 ignored" in err
     out = project / "_data" / "results" / QUERY / "test" / _test_id(body_root)
     assert all((out / f"{name}.png").is_file() for name in VIEWS)
     # multi = the head preset, whose box a body snapshot cannot render: one line, exit code 2
-    assert human_generate.main(["--inferquery", QUERY, "--dataset", "multi", "--generator_module", "x"] + FAST) == 2
+    assert human_generate.main(["--inferquery", QUERY, "--dataset", "multi", "--generator_module", "x"] + FAST,
+                               standalone_mode=False) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines[-1].startswith("error:") and "head preset" in lines[-1]
 
@@ -101,7 +104,7 @@ def test_generate_errors_are_one_line(problem, tiny_snapshot, body_root, tmp_pat
         args += ["--ids", "12345"]
     else:
         args += ["--mesh-formats", "stl"]
-    assert generate.main(args) == 2
+    assert generate.main(args, standalone_mode=False) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:") and expect in err[0]
 
@@ -109,33 +112,40 @@ def test_generate_errors_are_one_line(problem, tiny_snapshot, body_root, tmp_pat
 def test_every_flag_is_explained():
     from _scripts import reconstruct
 
-    for parser in (generate.build_parser(), human_generate.build_parser(), reconstruct.build_parser()):
-        for action in parser._actions:
-            assert action.help and len(action.help) > 10, action.option_strings
+    for command in (generate.main, human_generate.main, reconstruct.main):
+        for param in command.params:
+            assert param.help and len(param.help) > 10, param.opts
 
 
 def test_camera_sets():
     body = PRESETS["body"]
-    ortho = T.ortho_views(body)
+    ortho = C.ortho_views(body)
     assert ortho.names == VIEWS[:4]
     assert torch.equal(ortho.labels[2], body.ortho_params("left").label())
-    spin = T.spin_views(body)
+    spin = C.spin_views(body)
     assert spin.names == VIEWS[4:] and torch.equal(spin.labels, torch.stack([body.grid_params(k).label()
                                                                                for k in SPIN_INDICES]))
     assert torch.allclose(spin.labels[0], body.params(0.0, GRID_AZIMS[0]).label())
-    turn = T.turntable_views(body, 8)
+    turn = C.turntable_views(body, 8)
     assert len(turn.names) == 8 and torch.allclose(turn.labels[2], body.params(0.0, 90.0).label())
     with pytest.raises(ValueError):
-        T.turntable_views(body, 0)
+        C.turntable_views(body, 0)
 
 
 def test_batched_rendering_matches_one_camera_at_a_time(tiny_snapshot, body_root):
     G = load_generator(tiny_snapshot).G
     item = NovaHumanDataset(DatasetConfig(root=str(body_root), split="test", resolution=8, cond_resolution=64))[0]
     planes = T.make_character_planes(G, item["cond_front"], item["cond_back"])
-    labels = T.spin_views(PRESETS["body"]).labels[:3]
+    labels = C.spin_views(PRESETS["body"]).labels[:3]
     assert T.neural_size(G, 16) == 8 and T.neural_size(G, 64) == 32 and T.neural_size(G, 256) == 32
     one = np.concatenate([f.rgb for f in T.render_views(G, planes, labels, 16, batch=1)])
     many = list(T.render_views(G, planes, labels, 16, batch=2))
     assert [len(f.rgb) for f in many] == [2, 1]
     assert np.abs(one.astype(int) - np.concatenate([f.rgb for f in many])).max() <= 1
+
+
+def test_ids_takes_several_values_as_before():
+    """--ids A B (argparse's nargs='+' before the move to click) and repeated --ids both work."""
+    ctx = generate.main.make_context("generate", ["--inferquery", QUERY, "--ids", "a", "b", "--res", "16",
+                                                  "--ids", "c"])
+    assert ctx.params["ids"] == ("a", "b", "c") and ctx.params["res"] == 16

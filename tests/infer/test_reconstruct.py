@@ -96,7 +96,7 @@ def test_reconstruct_writes_files_for_several_pairs(images, tiny_snapshot, tmp_p
     out = tmp_path / "out"
     rc = reconstruct.main(["--front", str(images / "front.png"), "--back", str(images / "back_white.png"),
                            "--pairs", str(pairs), "--ckpt", str(tiny_snapshot), "--out", str(out),
-                           "--video", "--frames", "4", "--mesh", "--mesh-res", "8", *FAST])
+                           "--video", "--frames", "4", "--mesh", "--mesh-res", "8", *FAST], standalone_mode=False)
     assert rc == 0
     first = out / images.name  # a folder per pair: the list's name, else the front's (front.png: its folder's)
     for name in ["ortho_front", "ortho_back", "ortho_left", "ortho_right"] + [f"spin_{i:02d}" for i in range(12)]:
@@ -108,7 +108,7 @@ def test_reconstruct_writes_files_for_several_pairs(images, tiny_snapshot, tmp_p
     # at the default level (ln 2 * 32 / 2.1 = 10.6) the barely trained fog has no surface: a warning, no file
     assert not (first / "mesh.ply").exists() and "no mesh" in capsys.readouterr().err
     assert reconstruct.main(["--front", str(images / "front.png"), "--ckpt", str(tiny_snapshot),
-                             "--out", str(out)]) == 2
+                             "--out", str(out)], standalone_mode=False) == 2
     assert "give them in pairs" in capsys.readouterr().err
     assert reconstruct.output_names([(Path("a/x_front.png"), None, None), (Path("b/x-Front.png"), None, None),
                                      (Path("c/front.png"), None, None)]) == ["x", "x-2", "c"]
@@ -118,7 +118,7 @@ def test_reconstruct_writes_files_for_several_pairs(images, tiny_snapshot, tmp_p
                                           ("tiny.png", "character too small"), ("missing.png", "no such file")])
 def test_bad_images_give_one_line_errors(images, tiny_snapshot, tmp_path, capsys, bad, message):
     rc = reconstruct.main(["--front", str(images / "front.png"), "--back", str(images / bad),
-                           "--ckpt", str(tiny_snapshot), "--out", str(tmp_path / "out"), *FAST])
+                           "--ckpt", str(tiny_snapshot), "--out", str(tmp_path / "out"), *FAST], standalone_mode=False)
     err = capsys.readouterr().err.strip().splitlines()
     assert rc != 0 and len(err) == 1
     assert err[0].startswith(f"error: {images / bad}: ") and message in err[0]

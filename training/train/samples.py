@@ -1,8 +1,10 @@
 """Sample grids written at every snapshot: fixed validation characters seen from front, back and sides.
 
-Rows are characters; columns are the two input images, then G_ema's renders from the front, back,
-left and right ortho cameras. Deterministic (mean latent, constant noise, no ray jitter) and it does
-not touch the global RNG, so writing samples never changes the training run.
+Takes G_ema and the run's configs; gives a PNG whose rows are characters and whose columns are the two
+input images, then G_ema's renders from the front, back, left and right ortho cameras, rendered by
+training/infer/render.py's render_views like every other image the project writes. Deterministic
+(mean latent, constant noise, no ray jitter) and it does not touch the global RNG, so writing samples
+never changes the training run.
 """
 from __future__ import annotations
 
@@ -10,20 +12,19 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
-from training.data.dataset import DatasetConfig, NovaHumanDataset
 from training.data.checks import DatasetError
-from training.model.triplane import NovaGenerator
+from training.data.dataset import DatasetConfig, NovaHumanDataset
+from training.infer.render import make_character_planes, render_views, to_uint8
+from training.model.triplane import NovaGenerator, Planes
+from training.train.presets import ModelConfig
 
 
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """(N, 3, H, W) in [-1, 1] -> (N, H, W, 3) uint8."""
-    return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-
-
-def sample_characters(cfg, model_cfg, n: int) -> dict | None:
-    """The first n characters of the val split (train when there is no val list), as one batch."""
+def sample_characters(cfg, model_cfg: ModelConfig, n: int) -> dict | None:
+    """The first n characters of the val split (train when there is no val list), as one batch;
+    cfg: the TrainConfig (data root, data preset, features)."""
     for split in ("val", "train"):
         try:
             ds = NovaHumanDataset(DatasetConfig(root=cfg.data, preset=cfg.data_preset or model_cfg.data_preset,
@@ -39,20 +40,26 @@ def sample_characters(cfg, model_cfg, n: int) -> dict | None:
 
 @torch.no_grad()
 def render_grid(G: NovaGenerator, batch: dict) -> np.ndarray:
-    device = next(G.parameters()).device
-    batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+    """(N * S, (2 + views) * S, 3) uint8: per character its inputs and its ortho renders at the image size.
+    The planes of all N characters are made in one call (batch size changes the backbone's float rounding)."""
     G.eval()
-    out = G(batch["cond_front"], batch["cond_back"], batch["ortho_label"], feat_front=batch.get("feat_front"),
-            feat_back=batch.get("feat_back"), noise_mode="const")
-    size = out.image.shape[-1]
-    inputs = [torch.nn.functional.interpolate(batch[k], size=(size, size), mode="area") for k in ("cond_front", "cond_back")]
-    renders = out.image.unflatten(0, (inputs[0].shape[0], -1))
-    tiles = torch.cat([inputs[0][:, None], inputs[1][:, None], renders], 1)  # (N, 2 + views, 3, S, S)
-    rows = [np.concatenate(list(to_uint8(row)), axis=1) for row in tiles]
+    device = next(G.parameters()).device
+    size = G.cfg.sr.img_resolution
+    planes = make_character_planes(G, batch["cond_front"], batch["cond_back"], batch.get("feat_front"),
+                                   batch.get("feat_back"))  # one backbone call, as in training
+    rows = []
+    for i, labels in enumerate(batch["ortho_label"]):
+        character = Planes(*(None if p is None else p[i:i + 1] for p in (planes.front, planes.back, planes.ws)))
+        inputs = torch.cat([F.interpolate(batch[k][i:i + 1].to(device), size=(size, size), mode="area")
+                            for k in ("cond_front", "cond_back")])
+        tiles = list(to_uint8((inputs + 1) / 2))
+        tiles += [rgb for rendered in render_views(G, character, labels, size, batch=len(labels)) for rgb in rendered.rgb]
+        rows.append(np.concatenate(tiles, axis=1))
     return np.concatenate(rows, axis=0)
 
 
-def save_sample_grid(G: NovaGenerator, cfg, model_cfg, path: Path) -> Path | None:
+def save_sample_grid(G: NovaGenerator, cfg, model_cfg: ModelConfig, path: Path) -> Path | None:
+    """render_grid of the run's first cfg.n_sample_chars characters, saved at path (None: no characters)."""
     batch = sample_characters(cfg, model_cfg, cfg.n_sample_chars)
     if batch is None:
         return None

@@ -1,0 +1,200 @@
+"""Writing reconstructions to disk: per character the inputs, ortho and spin views, turntables and meshes.
+
+Takes a generator, planes made once per character (training/infer/render.py) and the output options;
+gives the files FILES lists (generate's --help shows the same text).
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import imageio.v2 as imageio
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from training.data.checks import DatasetError
+from training.data.dataset import DatasetConfig, NovaHumanDataset
+from training.data.layout import PRESETS, DataPreset
+from training.infer.cameras import ortho_views, spin_views, turntable_views
+from training.infer.load import LoadedGenerator
+from training.infer.mesh import field_mesh, write_mesh
+from training.infer.render import make_character_planes, render_views
+from training.model.triplane import NovaGenerator, Planes
+
+FILES = """Per character, in <out>/<id>/:
+    input_front.png, input_back.png        the condition images the model saw
+    ortho_{front,back,left,right}.png      orthographic views, as the dataset's ortho/ renders
+    spin_00.png ... spin_11.png            perspective, elevation 0, azimuth -180, -150, ..., 150
+                                           (the evaluation grid's views 36..47, the '360' subset)
+    xyza/<view>.png                        the expected surface point and alpha of each view above,
+                                           in the dataset's xyza encoding
+    turntable.mp4, turntable.gif           with --video: --frames views at elevation 0, from the front
+    mesh.ply, mesh.glb (and .obj)          with --mesh: marching cubes of the density (training/infer/mesh.py)
+and <out>/manifest.json lists the snapshot, the settings and the characters."""
+
+
+@dataclass
+class OutputOptions:
+    """What to write per character and how big."""
+
+    size: int
+    """Output image size in pixels."""
+    batch: int
+    """Cameras rendered per call."""
+    video: bool = False
+    frames: int = 360
+    """Turntable frames, one full turn."""
+    fps: float = 30.0
+    mesh: bool = False
+    mesh_res: int = 256
+    """Density grid nodes per axis over the box."""
+    mesh_level: float | None = None
+    """Marching-cubes density level; None: training/infer/mesh.py's surface_level."""
+    mesh_formats: tuple[str, ...] = ("ply", "glb")
+    notes: list[str] = field(default_factory=list)
+    """Warnings collected while writing, for the caller to print at the end."""
+
+
+def save_image(image: np.ndarray, path: Path) -> Path:
+    """An (H, W, C) uint8 image as a PNG, making its folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(image).save(path)
+    return path
+
+
+def write_video(frames: Iterable[np.ndarray], paths: list[Path], fps: float = 30.0) -> int:
+    """Stream uint8 frames (H, W, 3) into every path (.mp4 via imageio-ffmpeg / libx264, .gif looping
+    forever); returns the number of frames written. Frames are consumed as they come: the mp4 encoder
+    streams them to disk (only the gif writer keeps its frames until it closes)."""
+    writers = []
+    try:
+        for path in paths:
+            suffix = Path(path).suffix.lower()
+            if suffix == ".mp4":
+                writers.append(imageio.get_writer(path, fps=fps, codec="libx264", quality=8, macro_block_size=2,
+                                                  ffmpeg_log_level="error"))
+            elif suffix == ".gif":
+                writers.append(imageio.get_writer(path, mode="I", duration=round(1000 / fps), loop=0))
+            else:
+                raise ValueError(f"{path}: unknown video format (use .mp4 or .gif)")
+        count = 0
+        for frame in frames:
+            for w in writers:
+                w.append_data(frame)
+            count += 1
+        return count
+    finally:
+        for w in writers:
+            w.close()
+
+
+def write_character(G: NovaGenerator, preset: DataPreset, planes: Planes, inputs: tuple[Image.Image, Image.Image],
+                    out_dir: Path, opts: OutputOptions, label: str = "") -> list[Path]:
+    """Every file of one character (module docstring) from planes made once; returns the paths written."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = [save_image(np.asarray(im.convert("RGB")), out_dir / f"input_{side}.png")
+               for side, im in zip(("front", "back"), inputs)]
+    for views in (ortho_views(preset), spin_views(preset)):
+        names = iter(views.names)
+        for rendered in render_views(G, planes, views.labels, opts.size, opts.batch):
+            for rgb, xyza in zip(rendered.rgb, rendered.xyza):
+                name = next(names)
+                written += [save_image(rgb, out_dir / f"{name}.png"), save_image(xyza, out_dir / "xyza" / f"{name}.png")]
+    if opts.video:
+        written += _write_turntable(G, preset, planes, out_dir, opts, label)
+    if opts.mesh:
+        device = planes.front.device
+        samples = G.renderer.cfg.n_coarse + G.renderer.cfg.n_fine
+        mesh, grid = field_mesh(G.field(planes), G.cfg.box_warp, opts.mesh_res, opts.mesh_level, G.cfg.neural_resolution,
+                                chunk=G.renderer.cfg.chunk * samples * opts.batch, device=device)
+        if mesh is None:
+            opts.notes.append(f"{label}: no mesh: the density never reaches the level (max {grid.max():.3g}); "
+                              f"try a lower --mesh-level")
+        else:
+            written += [write_mesh(mesh, out_dir / f"mesh.{fmt}") for fmt in opts.mesh_formats]
+    return written
+
+
+def _write_turntable(G: NovaGenerator, preset: DataPreset, planes: Planes, out_dir: Path, opts: OutputOptions,
+                     label: str) -> list[Path]:
+    views = turntable_views(preset, opts.frames)
+    bar = tqdm(total=opts.frames, desc=f"{label} turntable", unit="frame", leave=False, dynamic_ncols=True)
+
+    def frames():
+        for rendered in render_views(G, planes, views.labels, opts.size, opts.batch):
+            bar.update(len(rendered.rgb))
+            yield from rendered.rgb
+
+    paths = [out_dir / "turntable.mp4", out_dir / "turntable.gif"]
+    try:
+        write_video(frames(), paths, opts.fps)
+    finally:
+        bar.close()
+    return paths
+
+
+def condition_image(cond) -> Image.Image:
+    """A condition image (3, S, S) in [-1, 1] as the 8-bit picture the model saw."""
+    return Image.fromarray(((cond.permute(1, 2, 0) + 1) * 127.5).round().byte().numpy())
+
+
+def open_split(data: Path, loaded: LoadedGenerator, preset_name: str, split: str) -> NovaHumanDataset:
+    """A split's characters as the snapshot's model reads them (only the condition images and features
+    are used); ValueError when the preset's box is not the snapshot's, DatasetError for a bad data root."""
+    G = loaded.G
+    if abs(PRESETS[preset_name].boxwarp - G.cfg.box_warp) > 1e-6:
+        raise ValueError(f"{loaded.path}: the snapshot was trained with box {G.cfg.box_warp} "
+                         f"({loaded.model.data_preset} preset); the {preset_name} preset needs box "
+                         f"{PRESETS[preset_name].boxwarp}")
+    if not data.is_dir():
+        raise DatasetError(f"{data}: data root not found (give --data DIR holding renders/ and subsets/)")
+    return NovaHumanDataset(DatasetConfig(root=str(data), preset=preset_name, split=split, resolution=8,
+                                          cond_resolution=loaded.model.cond_resolution,
+                                          use_features=G.cfg.use_precomputed_features))
+
+
+def pick_characters(ds: NovaHumanDataset, ids: list[str] | None, limit: int | None) -> list[int]:
+    """Indices of the characters ids (all when empty) in split order, the first limit of them."""
+    index = {cid: i for i, cid in enumerate(ds.ids)}
+    if ids:
+        missing = [i for i in ids if i not in index]
+        if missing:
+            raise ValueError(f"--ids: {', '.join(missing)} not in the {ds.cfg.split} split "
+                             f"({ds.root / 'subsets'}; it has {len(ds.ids)} characters)")
+        picks = [index[i] for i in ids]
+    else:
+        picks = list(range(len(ds.ids)))
+    return picks[:limit] if limit is not None else picks
+
+
+def write_split(loaded: LoadedGenerator, query: str, ds: NovaHumanDataset, picks: list[int], out: Path,
+                opts: OutputOptions) -> int:
+    """Every file of the picked characters (indices into ds) in <out>/<id>/, and <out>/manifest.json;
+    returns the number of character files written."""
+    G, preset = loaded.G, PRESETS[ds.cfg.preset]
+    count = 0
+    for i in tqdm(picks, desc="generate", unit="char", dynamic_ncols=True):
+        item = ds[i]
+        planes = make_character_planes(G, item["cond_front"], item["cond_back"], item.get("feat_front"),
+                                       item.get("feat_back"))
+        inputs = (condition_image(item["cond_front"]), condition_image(item["cond_back"]))
+        count += len(write_character(G, preset, planes, inputs, out / item["id"], opts, item["id"]))
+    manifest = {"snapshot": str(loaded.path), "query": query, "preset": ds.cfg.preset, "data": str(ds.root),
+                "split": ds.cfg.split, "size": opts.size, "characters": [ds.ids[i] for i in picks],
+                "views": ortho_views(preset).names + spin_views(preset).names,
+                "video": opts.video, "frames": opts.frames if opts.video else 0, "mesh": opts.mesh,
+                "mesh_res": opts.mesh_res if opts.mesh else 0}
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    return count
+
+
+def summary(out: Path, n_chars: int, n_files: int, started: float, opts: OutputOptions) -> str:
+    """The one-line account of a run that started at time.time() == started."""
+    extras = (["turntable.mp4/.gif (%d frames)" % opts.frames] if opts.video else []) + \
+             (["mesh." + "/.".join(opts.mesh_formats) + " (%d^3 grid)" % opts.mesh_res] if opts.mesh else [])
+    return (f"wrote {n_files} files for {n_chars} character(s) to {out} in {time.time() - started:.1f} s: "
+            f"4 ortho + 12 spin views at {opts.size} px" + "".join(", " + e for e in extras))

@@ -132,7 +132,8 @@ def bench_infer(ctx: BenchContext) -> dict:
     from training.infer.mesh import field_mesh
     from training.train.presets import model_config
     from training.model.triplane import NovaGenerator
-    from training.infer.render import make_character_planes, render_views, turntable_views
+    from training.infer.cameras import turntable_views
+    from training.infer.render import make_character_planes, render_views
 
     results = {}
     for preset, frames, size, mesh_res in INFER_SIZES[ctx.size]:

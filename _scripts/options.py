@@ -1,41 +1,38 @@
-"""Click options that several commands take, defined once (scripts import this module, never each other)."""
+"""Click options that several commands take, defined once (scripts import this module, never each other).
+
+Two groups: model selection, device, render batching and output options with the command bodies the
+original's compatible entry points share (generate / human_generate, measure / human_measure); and the
+data job options of synth and render.
+"""
 from __future__ import annotations
 
+import os
 import re
 import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import click
+import torch
 
-from training.data.layout import PRESETS, Renderset
+from training.data.checks import DatasetError
+from training.data.layout import PRESETS, Renderset, default_data_root
 from training.data.synth import jobs
 from training.data.synth.gl_render import RendererUnavailable
+from training.eval.measure import MeasureError, load_feature_nets, measure
+from training.eval.report import format_markdown, write_outputs
+from training.infer.export import OutputOptions, open_split, pick_characters, summary, write_split
+from training.infer.load import LoadedGenerator, load_generator
+from training.infer.mesh import MESH_FORMATS
+from training.metrics.image import PROTOCOLS
+from training.train.runs import default_runs_root, resolve_inferquery
 
 # ---------------------------------------------------------------------------------------------------
 # Model selection, device, render batching and output options: generate, human_generate, reconstruct,
 # measure, human_measure.
 # ---------------------------------------------------------------------------------------------------
-import os  # noqa: E402  (this section's imports stay in this section)
-import re  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Callable  # noqa: E402
-
-import torch  # noqa: E402
-
-from training.data.checks import DatasetError  # noqa: E402
-from training.data.layout import PRESETS, default_data_root  # noqa: E402
-from training.eval.measure import MeasureError, load_feature_nets, measure  # noqa: E402
-from training.eval.report import format_markdown, write_outputs  # noqa: E402
-from training.infer.export import OutputOptions, open_split, pick_characters, summary, write_split  # noqa: E402
-from training.infer.load import LoadedGenerator, load_generator  # noqa: E402
-from training.infer.mesh import MESH_FORMATS  # noqa: E402
-from training.metrics.image import PROTOCOLS  # noqa: E402
-from training.train.runs import default_runs_root, resolve_inferquery  # noqa: E402
-
 DATASETS = {"human": "body", "multi": "head"}  # the original's --dataset names -> data presets
 DEFAULT_CHUNK = {"cuda": 8192, "cpu": 2048}  # rays per view per field call for images people look at
 LOWMEM_CHUNK, DEFAULT_BATCH = 1024, 4

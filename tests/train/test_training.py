@@ -1,6 +1,5 @@
 import os
 import socket
-from dataclasses import replace
 from pathlib import Path
 
 import pytest

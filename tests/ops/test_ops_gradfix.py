@@ -15,13 +15,8 @@ NEEDS_GPU = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CU
 CONV_CASES = [dict(), dict(stride=2, padding=1), dict(padding=2, dilation=2), dict(stride=(1, 2), groups=2)]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny float64 convolutions run many times slower on 2 threads than on 1 (thread start-up per call)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# tiny float64 convolutions run many times slower on 2 threads than on 1 (thread start-up per call)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def randn(*shape, seed=0, dtype=torch.float64, device="cpu"):

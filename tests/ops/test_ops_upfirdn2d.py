@@ -29,13 +29,8 @@ CONFIGS = [
 IDS = [f"cfg{i}" for i in range(len(CONFIGS))]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny float64 convolutions run many times slower on 2 threads than on 1 (thread start-up per call)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# tiny float64 convolutions run many times slower on 2 threads than on 1 (thread start-up per call)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def pairs(v):

@@ -117,9 +117,10 @@ def _phase_grads(trainer: Trainer, phase: str) -> dict[str, torch.Tensor]:
     z, noise = trainer._draw()
     trainer.opt_G.zero_grad(set_to_none=True)
     trainer.opt_D.zero_grad(set_to_none=True)
-    loss, _ = trainer.module(phase, batch, z, noise)
+    loss, _ = trainer.phase_loss(phase, batch, z, noise)
     loss.backward()
-    grads = {f"{phase}.{k}": p.grad.clone() for k, p in trainer.loss.named_parameters() if p.grad is not None}
+    named = [*trainer.G.named_parameters(prefix="G"), *trainer.D.named_parameters(prefix="D")]
+    grads = {f"{phase}.{k}": p.grad.clone() for k, p in named if p.grad is not None}
     trainer.gen.manual_seed(trainer.cfg.seed + 1)
     return grads
 

@@ -21,6 +21,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from dnnlib import dataclass_from_dict
 from training.data.dataset import DatasetConfig, NovaHumanDataset
 from training.model.discriminator import DualDiscriminator
 from training.model.encoder import EncoderKind
@@ -30,11 +31,11 @@ from training.train.loss import G_PHASES, LossConfig, NovaLoss, PhaseModule
 from training.metrics.perceptual import perceptual_loss
 from training.train.presets import ModelConfig, ModelPreset, model_config
 from training.train.samples import save_sample_grid
-from training.train.snapshot import (atomic_save, init_discriminator, load_snapshot, rng_state, set_rng_state,
-                                     snapshot_name)
+from training.train.snapshot import atomic_save, init_discriminator, rng_state, set_rng_state, snapshot_name
 from training.model.triplane import NovaGenerator
 
 AmpMode = Literal["auto", "bf16", "off"]  # the --amp choices
+RUN_LENGTH_FIELDS = ("kimg", "tick_kimg", "snap_ticks", "workers", "device")  # a resume may change these freely
 
 
 @dataclass
@@ -79,6 +80,45 @@ class TrainConfig:
     resume_d: str = ""  # initialise D from this snapshot or D state dict (a fresh run only; --resume-d)
     strict: bool = False  # missing LPIPS weights are an error instead of the L1 + (1 - MS-SSIM) substitute
     loss: LossConfig = field(default_factory=LossConfig)
+
+
+class ResumeConflict(ValueError):
+    """Settings given for a resumed run differ from its snapshot's training config."""
+
+
+def resumed_config(state: dict, requested: TrainConfig, given: dict[str, str], override: bool) -> TrainConfig:
+    """The config a resumed run continues with: the snapshot's training config, in requested.run_dir.
+
+    given maps the fields the user set (nested ones as "loss.r1_gamma") to their flags. Those in
+    RUN_LENGTH_FIELDS replace the snapshot's values; any other that differs is a ResumeConflict naming
+    every such flag in one line, unless override, which takes the given values.
+    """
+    saved = json.loads(state["train_config"])
+    if isinstance(saved.get("amp"), bool):  # snapshots from before --amp took a mode
+        saved["amp"] = "auto" if saved["amp"] else "off"
+    saved = asdict(dataclass_from_dict(TrainConfig, saved))
+    wanted = asdict(requested)
+
+    def parent(config: dict, key: str) -> tuple[dict, str]:
+        *path, last = key.split(".")
+        for part in path:
+            config = config[part]
+        return config, last
+
+    def value(config: dict, key: str) -> object:
+        holder, last = parent(config, key)
+        return holder[last]
+
+    conflicts = [f"{flag} {value(wanted, key)!r} (snapshot: {value(saved, key)!r})" for key, flag in given.items()
+                 if key not in RUN_LENGTH_FIELDS and value(wanted, key) != value(saved, key)]
+    if conflicts and not override:
+        raise ResumeConflict(f"--resume: {'; '.join(conflicts)} differ from the snapshot's training config; leave "
+                             f"them out to continue its run, or pass --override-config to change them")
+    for key in given:
+        holder, last = parent(saved, key)
+        holder[last] = value(wanted, key)
+    saved["run_dir"] = requested.run_dir
+    return dataclass_from_dict(TrainConfig, saved)
 
 
 class Trainer:
@@ -279,9 +319,8 @@ class Trainer:
             save_sample_grid(self.G_ema, self.cfg, self.model_cfg, path.with_name(f"samples-{self.nimg // 1000:06d}.png"))
 
 
-def train(cfg: TrainConfig, resume: Path | None = None) -> Trainer:
-    """Train (or continue a snapshot) and return the trainer; rank 0 writes into cfg.run_dir."""
+def train(cfg: TrainConfig, resume_state: dict | None = None) -> Trainer:
+    """Train (or continue a loaded snapshot) and return the trainer; rank 0 writes into cfg.run_dir."""
     trainer = Trainer(cfg)
-    state = load_snapshot(resume) if resume is not None else None
-    trainer.run(state)
+    trainer.run(resume_state)
     return trainer

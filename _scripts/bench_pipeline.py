@@ -5,6 +5,8 @@ scripts import _scripts/options.py). It also holds BenchContext, what every sect
 size, repeats). Each section returns a dict with the sizes it used. Training and inference use freshly
 initialised networks (speed does not depend on the weights). On CPU the body preset is too slow to time at its real size
 (minutes per step), so the CPU sizes time the tiny preset and say so; ``--device cuda`` times body.
+The train section also times one G step and one D step with the other network frozen (as training runs
+them) and trainable (as before), side by side: body at its real size on CUDA, at REDUCED_BODY on CPU.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import resource
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,11 +25,15 @@ from torch_utils import custom_ops
 
 if TYPE_CHECKING:  # the sections import training lazily, so the ops section starts fast
     from training.train.loop import Trainer
+    from training.train.presets import ModelConfig
 
 DATA_SIZES = {"full": dict(n=20, res=256), "small": dict(n=6, res=128), "tiny": dict(n=2, res=32)}
 # (preset, batch on this one device, timed steps); body: the paper's 16 over 8 GPUs is 2 per GPU
 TRAIN_SIZES = {"full": [("tiny", 16, 5), ("body", 2, 3), ("body", 4, 3)], "small": [("tiny", 4, 2)],
                "tiny": [("tiny", 2, 1)]}
+# body's widths at smaller resolutions, so a CPU times a body step in seconds (condition and final image,
+# neural render, tri-plane resolution, ray samples coarse and fine)
+REDUCED_BODY = dict(image=128, neural=32, planes=64, samples=12)
 # (preset, turntable frames, output size, mesh resolution)
 INFER_SIZES = {"full": [("tiny", 64, 64, 128), ("body", 16, 512, 256)], "small": [("tiny", 16, 64, 64)],
                "tiny": [("tiny", 2, 32, 16)]}
@@ -92,6 +98,74 @@ def _time_steps(trainer: Trainer, steps: int) -> float:
     return elapsed
 
 
+def reduced_body() -> ModelConfig:
+    """The body preset at REDUCED_BODY's resolutions, its channel widths and plane structure kept."""
+    from training.train.presets import model_config
+
+    mc, r = model_config("body"), REDUCED_BODY
+    g = mc.generator
+    generator = replace(g, neural_resolution=r["neural"], backbone=replace(g.backbone, resolution=r["planes"]),
+                        encoder=replace(g.encoder, image_resolution=r["image"]),
+                        render=replace(g.render, n_coarse=r["samples"], n_fine=r["samples"]),
+                        sr=replace(g.sr, input_resolution=r["neural"], img_resolution=r["image"]))
+    discriminator = replace(mc.discriminator, img_resolution=r["image"], mask_resolution=r["neural"])
+    return replace(mc, generator=generator, discriminator=discriminator, cond_resolution=r["image"])
+
+
+def _phase_seconds(trainer: Trainer, phase: str, batch: dict, frozen: bool) -> float:
+    """One forward + backward of a phase, the other network frozen (as trained) or trainable (as before)."""
+    z, noise = trainer._draw()
+    trainer.opt_G.zero_grad(set_to_none=True)
+    trainer.opt_D.zero_grad(set_to_none=True)
+    start = time.perf_counter()
+    if frozen:
+        loss, _ = trainer.phase_loss(phase, batch, z, noise)
+    else:
+        trainer.G.requires_grad_(True)
+        trainer.D.requires_grad_(True)
+        loss, _ = trainer.loss(phase, batch, z, noise)
+    loss.backward()
+    if trainer.device.type == "cuda":
+        torch.cuda.synchronize(trainer.device)
+    return time.perf_counter() - start
+
+
+def bench_frozen_phases(ctx: BenchContext) -> dict:
+    """Seconds per G step (G_main) and D step (D_main), other network frozen vs trainable, interleaved;
+    and the gradient bytes each phase all-reduces under DDP (one module over G and D before, the trained
+    network's own module now)."""
+    from training.train.loop import TrainConfig, Trainer
+    from training.train.presets import model_config
+
+    on_cuda = ctx.device.type == "cuda"
+    model, batch_size = (model_config("body"), 2) if on_cuda else (reduced_body(), 1)
+    repeats = min(ctx.repeats, 3)
+    with tempfile.TemporaryDirectory() as tmp:
+        data = ctx.data
+        if data is None:
+            data = Path(tmp) / "data"
+            _synth(data, 2, model.cond_resolution, views=2)
+        trainer = Trainer(TrainConfig(run_dir=str(Path(tmp) / "run"), data=str(data), preset="body", batch=batch_size,
+                                      workers=0, device=ctx.device.type, mirror=False), model=model)
+        batch = {k: v.to(ctx.device) if torch.is_tensor(v) else v for k, v in next(iter(trainer.loader())).items()}
+        result = {"sizes": {"preset": "body", "batch": batch_size, "timed_pairs": repeats,
+                            **({} if on_cuda else {"reduced": REDUCED_BODY})}}
+        for phase, step in (("G_main", "G_step"), ("D_main", "D_step")):
+            for frozen in (False, True):  # warm-up
+                _phase_seconds(trainer, phase, batch, frozen)
+            times = {False: [], True: []}
+            for _ in range(repeats):
+                for frozen in (False, True):
+                    times[frozen].append(_phase_seconds(trainer, phase, batch, frozen))
+            before, after = (sorted(times[f])[len(times[f]) // 2] for f in (False, True))
+            result[step] = {"other_trainable_s": round(before, 3), "other_frozen_s": round(after, 3),
+                            "saved_s": round(before - after, 3), "saved_percent": round(100 * (1 - after / before), 1)}
+        n_g, n_d = (sum(p.numel() * p.element_size() for p in net.parameters()) for net in (trainer.G, trainer.D))
+    result["ddp_allreduce_mb_per_phase"] = {"before": round((n_g + n_d) / 2 ** 20, 1),
+                                            "G_phases": round(n_g / 2 ** 20, 1), "D_phases": round(n_d / 2 ** 20, 1)}
+    return result
+
+
 def bench_train(ctx: BenchContext) -> dict:
     """Training images per second (all four phases, lazy regularisers at their intervals)."""
     from training.train.loop import TrainConfig, Trainer
@@ -122,6 +196,7 @@ def bench_train(ctx: BenchContext) -> dict:
         results[f"{preset}_batch{batch}"] = entry
     if ctx.device.type != "cuda":
         results["body"] = {"status": "not timed on cpu (minutes per step); run with --device cuda"}
+    results["frozen_other_network"] = bench_frozen_phases(ctx)
     return results
 
 

@@ -7,8 +7,10 @@
 Runs are written to OUTDIR/NAME/RUN (RUN = 00000, 00001, ...): config.json, metrics.jsonl (one line per
 tick), network-snapshot-<kimg>.pt and samples-<kimg>.png. The inference scripts find a snapshot by the
 query NAME-RUN-KIMG. --resume takes a run folder (its newest snapshot) or a snapshot file and
-continues in that folder exactly where it stopped. Ablations are switches: --fusion, --encoder,
---no-mask-d, --no-sr.
+continues in that folder exactly where it stopped, with the snapshot's training config: --kimg, --tick,
+--snap, --workers and --device may change; any other flag that differs from the snapshot's value is
+refused (exit 2) unless --override-config. --resume-d starts D of a new run from a snapshot or a D
+state dict (never downloaded). Ablations are switches: --fusion, --encoder, --no-mask-d, --no-sr.
 """
 from __future__ import annotations
 
@@ -17,20 +19,29 @@ from pathlib import Path
 from typing import get_args
 
 import click
+from click.core import ParameterSource
 
 from training.data.layout import PRESETS as DATA_PRESETS
 from training.model.encoder import EncoderKind
 from training.model.fusion import FusionMode
 from training.train.distributed import Device
-from training.train.loop import TrainConfig, train
+from training.train.loop import AmpMode, ResumeConflict, TrainConfig, resumed_config, train
 from training.train.loss import LossConfig
 from training.train.presets import MODEL_PRESETS
 from training.train.runs import default_runs_root, next_run_folder
-from training.train.snapshot import resolve_snapshot
+from training.train.snapshot import load_snapshot, resolve_snapshot
 
 # The ablation switches, the device and the optimiser settings take their choices and defaults from the
 # config types (TrainConfig, LossConfig and the model configs' Literal types), so they are defined once.
 # The run-size options (--preset, --batch, --kimg, ...) keep the paper's defaults; TrainConfig's are test-sized.
+NOT_CONFIG = ("name", "outdir", "resume", "override_config", "dry_run")  # flags that are no TrainConfig field
+FIELD_OF_PARAM = {"gamma": "loss.r1_gamma", "gamma_mask": "loss.r1_gamma_mask"}
+
+
+def given_fields(ctx: click.Context) -> dict[str, str]:
+    """TrainConfig fields set on the command line (nested as "loss.r1_gamma") -> their flag."""
+    return {FIELD_OF_PARAM.get(p.name, p.name): p.opts[0] for p in ctx.command.params
+            if p.name not in NOT_CONFIG and ctx.get_parameter_source(p.name) == ParameterSource.COMMANDLINE}
 
 
 @click.command(help=__doc__, context_settings={"show_default": True, "max_content_width": 110})
@@ -55,20 +66,30 @@ from training.train.snapshot import resolve_snapshot
 @click.option("--lr-d", type=float, default=TrainConfig.lr_d)
 @click.option("--gamma", type=float, default=LossConfig.r1_gamma, help="R1 weight on the image.")
 @click.option("--gamma-mask", type=float, default=LossConfig.r1_gamma_mask, help="R1 weight on the mask branch.")
-@click.option("--resume", type=click.Path(path_type=Path), default=None, help="Run folder or snapshot to continue.")
+@click.option("--resume", type=click.Path(path_type=Path), default=None,
+              help="Run folder or snapshot to continue, with its training config.")
+@click.option("--override-config", is_flag=True,
+              help="With --resume: flags that differ from the snapshot's training config replace it.")
+@click.option("--resume-d", default=TrainConfig.resume_d,
+              help="Start D from this snapshot (its D) or D state dict, mapped by name (a new run).")
+@click.option("--strict", is_flag=True, help="Missing LPIPS weights are an error (no L1 + MS-SSIM substitute).")
 @click.option("--seed", type=int, default=TrainConfig.seed)
 @click.option("--workers", type=int, default=TrainConfig.workers, help="Data-loading processes per GPU/process.")
 @click.option("--device", type=click.Choice(get_args(Device)), default=TrainConfig.device)
-@click.option("--amp/--no-amp", default=TrainConfig.amp, help="bf16 autocast on CUDA.")
+@click.option("--amp", type=click.Choice(get_args(AmpMode)), default=TrainConfig.amp,
+              help="bf16 autocast of the main phases: auto = on CUDA; regularisers stay float32.")
 @click.option("--dry-run", is_flag=True, help="Print the resolved configuration and exit.")
 def main(name: str, data: Path, preset: str, data_preset: str, outdir: Path | None, batch: int, kimg: float,
          tick_kimg: float, snap_ticks: int, fusion: str, encoder: str, mask_d: bool, superresolution: bool,
          use_features: bool, lr_g: float, lr_d: float, gamma: float, gamma_mask: float, resume: Path | None,
-         seed: int, workers: int, device: str, amp: bool, dry_run: bool) -> None:
+         override_config: bool, resume_d: str, strict: bool, seed: int, workers: int, device: str, amp: str,
+         dry_run: bool) -> None:
+    state = None
     if resume is not None:
         try:
             resume = resolve_snapshot(resume)
-        except FileNotFoundError as exc:
+            state = load_snapshot(resume)
+        except (FileNotFoundError, ValueError) as exc:
             raise click.ClickException(str(exc)) from None
         run_dir = resume.parent
     else:
@@ -76,15 +97,21 @@ def main(name: str, data: Path, preset: str, data_preset: str, outdir: Path | No
     cfg = TrainConfig(run_dir=str(run_dir), data=str(data), preset=preset, data_preset=data_preset, fusion=fusion,
                       encoder=encoder, mask_d=mask_d, superresolution=superresolution, use_features=use_features,
                       batch=batch, kimg=kimg, tick_kimg=tick_kimg, snap_ticks=snap_ticks, lr_g=lr_g, lr_d=lr_d,
-                      seed=seed, workers=workers, device=device, amp=amp,
+                      seed=seed, workers=workers, device=device, amp=amp, resume_d=resume_d, strict=strict,
                       loss=LossConfig(r1_gamma=gamma, r1_gamma_mask=gamma_mask))
+    if state is not None:
+        try:
+            cfg = resumed_config(state, cfg, given_fields(click.get_current_context()), override_config)
+        except ResumeConflict as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
     if dry_run:
         click.echo(cfg)
         return
     click.echo(f"run folder: {run_dir}" + (f" (resuming {resume.name})" if resume else ""))
     try:
-        train(cfg, resume)
-    except (ValueError, FileNotFoundError) as exc:  # dataset and snapshot problems are one-line messages
+        train(cfg, state)
+    except (ValueError, FileNotFoundError) as exc:  # dataset, snapshot and weight problems are one-line messages
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
 

@@ -116,9 +116,10 @@ def _phase_grads(trainer: Trainer, phase: str) -> dict[str, torch.Tensor]:
     z, noise = trainer._draw()
     trainer.opt_G.zero_grad(set_to_none=True)
     trainer.opt_D.zero_grad(set_to_none=True)
-    loss, _ = trainer.module(phase, batch, z, noise)
+    loss, _ = trainer.phase_loss(phase, batch, z, noise)
     loss.backward()
-    grads = {f"{phase}.{k}": p.grad.clone() for k, p in trainer.loss.named_parameters() if p.grad is not None}
+    named = [*trainer.G.named_parameters(prefix="G"), *trainer.D.named_parameters(prefix="D")]
+    grads = {f"{phase}.{k}": p.grad.clone() for k, p in named if p.grad is not None}
     trainer.gen.manual_seed(trainer.cfg.seed + 1)
     return grads
 
@@ -130,7 +131,9 @@ def _ddp_worker(rank: int, port: int, root: str, out: str) -> None:
     trainer = Trainer(_ddp_cfg(Path(root), Path(out) / "run"))
     grads = {**_phase_grads(trainer, "G_main"), **_phase_grads(trainer, "D_reg")}
     trainer.run()
-    torch.save({"grads": grads, "G": trainer.G.state_dict(), "D": trainer.D.state_dict()}, Path(out) / f"rank{rank}.pt")
+    own_noise = torch.rand(8)  # the next draw of this rank's own stream (synthesis noise, ray jitter)
+    torch.save({"grads": grads, "G": trainer.G.state_dict(), "D": trainer.D.state_dict(), "noise": own_noise},
+               Path(out) / f"rank{rank}.pt")
     torch.distributed.destroy_process_group()
 
 
@@ -140,6 +143,7 @@ def test_ddp_two_processes_match_single_process(body_root, tmp_path):
         port = s.getsockname()[1]
     mp.spawn(_ddp_worker, args=(port, str(body_root), str(tmp_path)), nprocs=2, join=True)
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
+    assert not torch.equal(ranks[0]["noise"], ranks[1]["noise"]), "both ranks draw the same per-rank noise"
     single = Trainer(_ddp_cfg(body_root, tmp_path / "single"))
     grads = {**_phase_grads(single, "G_main"), **_phase_grads(single, "D_reg")}
     # DDP's averaged gradients of a global batch split over 2 processes equal the single-process ones

@@ -108,13 +108,15 @@ class L1MSSSIMLoss(nn.Module):
         return (x - y).abs().flatten(1).mean(1) / 2 + ms_ssim_loss(x, y)
 
 
-def perceptual_loss(weights_path: str | os.PathLike[str] | None = None) -> tuple[nn.Module, str]:
+def perceptual_loss(weights_path: str | os.PathLike[str] | None = None,
+                    strict: bool = False) -> tuple[nn.Module, str]:
     """The perceptual reconstruction loss training uses, and one line saying which one it is.
 
     LPIPS when the AlexNet weights (``weights_path`` or the policy's places) and the heads are found;
-    otherwise the L1 + (1 - MS-SSIM) substitute. Both map (x, y) in [-1, 1] to per-image losses (N,).
+    otherwise the L1 + (1 - MS-SSIM) substitute, or with ``strict`` a WeightsMissing error. Both map
+    (x, y) in [-1, 1] to per-image losses (N,).
     """
-    model, description = from_weights(alexnet_path=weights_path)
+    model, description = from_weights(alexnet_path=weights_path, strict=strict)
     if model is not None:
         return model, description
     missing = "alexnet" if weights.resolve("alexnet", weights_path) is None else "lpips_alex_v0.1"

@@ -1,7 +1,8 @@
 """torchrun integration: process group from the environment, and the data sampler every rank shares.
 
 torchrun sets RANK, WORLD_SIZE and LOCAL_RANK (multi-node too: --nnodes, --node_rank, --rdzv_*);
-a plain `python -m _train.train` is world size 1 with no process group.
+a plain `python -m _train.train` is world size 1 with no process group. Draws that define the result
+are made for the global batch (the loop, the sampler below); each rank seeds its own noise (process_seed).
 """
 from __future__ import annotations
 
@@ -68,3 +69,10 @@ class GlobalBatchSampler(torch.utils.data.Sampler):
                     epoch, perm = e, self._permutation(e)
                 yield int(perm[i]), e
             position += self.batch
+
+
+def process_seed(seed: int, rank: int, step: int) -> int:
+    """The seed of one rank's own randomness at one training step (synthesis noise inputs, ray jitter):
+    different on every rank and every step, and the same when a run is repeated or resumed, on any rank
+    (a snapshot holds rank 0's RNG state only, so a running stream could not be restored on the others)."""
+    return ((seed * 1_000_003 + step) * 65_536 + rank) % 2**63

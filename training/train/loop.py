@@ -1,10 +1,12 @@
 """The training loop: phases G main / G reg / D main / D reg, EMA, ticks, snapshots, exact resume.
 
-One process per GPU under torchrun (gloo on CPU); G and D sit in one DistributedDataParallel module
-(training.train.loss.NovaLoss) whose backward syncs the gradients, so there is no manual all-reduce. Only
-rank 0 writes. Randomness that defines the result (z, regulariser noise, data order, random views) is
-drawn for the whole global batch from seeded generators, so the parameters do not depend on how many
-processes share the batch, and a resumed run reproduces the uninterrupted one.
+One process per GPU under torchrun (gloo on CPU). Each phase trains one network: the other one's
+requires_grad is off, and G's and D's phases run through their own DistributedDataParallel module
+(training.train.loss.PhaseModule), whose backward syncs only the trained network's gradients, so there
+is no manual all-reduce. Only rank 0 writes. Randomness that defines the result (z, regulariser noise,
+data order, random views) is drawn for the whole global batch from seeded generators, so the parameters
+do not depend on how many processes share the batch, and a resumed run reproduces the uninterrupted one;
+each rank's own noise (synthesis noise, ray jitter) is seeded per rank and step.
 """
 from __future__ import annotations
 
@@ -13,22 +15,27 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from dnnlib import dataclass_from_dict
 from training.data.dataset import DatasetConfig, NovaHumanDataset
 from training.model.discriminator import DualDiscriminator
 from training.model.encoder import EncoderKind
 from training.model.fusion import FusionMode
-from training.train.distributed import Device, DistInfo, GlobalBatchSampler, init_distributed
-from training.train.loss import LossConfig, NovaLoss
+from training.train.distributed import Device, DistInfo, GlobalBatchSampler, init_distributed, process_seed
+from training.train.loss import G_PHASES, LossConfig, NovaLoss, PhaseModule
 from training.metrics.perceptual import perceptual_loss
-from training.train.presets import ModelPreset, model_config
+from training.train.presets import ModelConfig, ModelPreset, model_config
 from training.train.samples import save_sample_grid
-from training.train.snapshot import atomic_save, load_snapshot, rng_state, set_rng_state, snapshot_name
+from training.train.snapshot import atomic_save, init_discriminator, rng_state, set_rng_state, snapshot_name
 from training.model.triplane import NovaGenerator
+
+AmpMode = Literal["auto", "bf16", "off"]  # the --amp choices
+RUN_LENGTH_FIELDS = ("kimg", "tick_kimg", "snap_ticks", "workers", "device")  # a resume may change these freely
 
 
 @dataclass
@@ -46,8 +53,18 @@ class TrainConfig:
     kimg: float = 1.0  # length of training in thousands of images
     tick_kimg: float = 0.2
     snap_ticks: int = 5
-    lr_g: float = 0.0025
+    lr_g: float = 0.0025  # StyleGAN's Adam lr, for G's equalised-lr layers (mapping, backbone, superresolution)
     lr_d: float = 0.001
+    # G's plain PyTorch layers store their weights at their working scale (~1/sqrt(fan_in)), where the
+    # equalised-lr layers store N(0, 1) and scale at run time, so the same Adam step is ~sqrt(fan_in)
+    # times larger relative to their weights (and 250x the encoder's layer-scale init of 1e-5 in one
+    # step). Their lr is lr_g times these. Measured (tiny preset with 3 x 16 planes, 12 synthetic characters
+    # at 64 px, batch 2, 40 images, CPU): G_recon per step with all three at 1.0 vs 0.1 followed the same
+    # curve within batch noise (57.0 -> last five 49.5 vs 51.1), neither diverged; so 1.0 stays until a
+    # longer run (>= 1 kimg of body) shows a difference. Set them per run to compare.
+    encoder_lr_mult: float = 1.0  # the PAT encoder (convolutions, norms, layer scales)
+    fusion_lr_mult: float = 1.0  # the front/back fusion (unit_linear tokens, attention, view embedding)
+    decoder_lr_mult: float = 1.0  # the decoder MLP (unit_linear)
     betas: tuple[float, float] = (0.0, 0.99)
     ema_kimg: float = 10.0
     ema_rampup: float | None = 0.05
@@ -58,20 +75,66 @@ class TrainConfig:
     workers: int = 2
     seed: int = 0
     device: Device = "auto"
-    amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
+    # bf16 autocast of the main phases: auto = on CUDA only (bf16 is slower than float32 on most CPUs),
+    # bf16 = on any device, off = float32. The regularisers always run in float32 (training/train/loss.py).
+    amp: AmpMode = "auto"
     mbstd_group: int | None = None  # override D's minibatch-std group size
     n_sample_chars: int = 4
+    resume_d: str = ""  # initialise D from this snapshot or D state dict (a fresh run only; --resume-d)
+    strict: bool = False  # missing LPIPS weights are an error instead of the L1 + (1 - MS-SSIM) substitute
     loss: LossConfig = field(default_factory=LossConfig)
 
 
+class ResumeConflict(ValueError):
+    """Settings given for a resumed run differ from its snapshot's training config."""
+
+
+def resumed_config(state: dict, requested: TrainConfig, given: dict[str, str], override: bool) -> TrainConfig:
+    """The config a resumed run continues with: the snapshot's training config, in requested.run_dir.
+
+    given maps the fields the user set (nested ones as "loss.r1_gamma") to their flags. Those in
+    RUN_LENGTH_FIELDS replace the snapshot's values; any other that differs is a ResumeConflict naming
+    every such flag in one line, unless override, which takes the given values.
+    """
+    saved = json.loads(state["train_config"])
+    if isinstance(saved.get("amp"), bool):  # snapshots from before --amp took a mode
+        saved["amp"] = "auto" if saved["amp"] else "off"
+    saved = asdict(dataclass_from_dict(TrainConfig, saved))
+    wanted = asdict(requested)
+
+    def parent(config: dict, key: str) -> tuple[dict, str]:
+        *path, last = key.split(".")
+        for part in path:
+            config = config[part]
+        return config, last
+
+    def value(config: dict, key: str) -> object:
+        holder, last = parent(config, key)
+        return holder[last]
+
+    conflicts = [f"{flag} {value(wanted, key)!r} (snapshot: {value(saved, key)!r})" for key, flag in given.items()
+                 if key not in RUN_LENGTH_FIELDS and value(wanted, key) != value(saved, key)]
+    if conflicts and not override:
+        raise ResumeConflict(f"--resume: {'; '.join(conflicts)} differ from the snapshot's training config; leave "
+                             f"them out to continue its run, or pass --override-config to change them")
+    for key in given:
+        holder, last = parent(saved, key)
+        holder[last] = value(wanted, key)
+    saved["run_dir"] = requested.run_dir
+    return dataclass_from_dict(TrainConfig, saved)
+
+
 class Trainer:
-    def __init__(self, cfg: TrainConfig, dist_info: DistInfo | None = None):
+    """model: the networks; default the preset's with cfg's switches (tests pass other sizes)."""
+
+    def __init__(self, cfg: TrainConfig, dist_info: DistInfo | None = None, model: ModelConfig | None = None):
         self.cfg = cfg
         self.dist = dist_info or init_distributed(cfg.device)
         self.device = self.dist.device
+        self.autocast = cfg.amp == "bf16" or (cfg.amp == "auto" and self.device.type == "cuda")
         self.run_dir = Path(cfg.run_dir)
-        torch.manual_seed(cfg.seed)
-        mc = model_config(cfg.preset, cfg.fusion, cfg.encoder, cfg.mask_d, cfg.superresolution)
+        torch.manual_seed(cfg.seed)  # the same initial networks on every rank
+        mc = model or model_config(cfg.preset, cfg.fusion, cfg.encoder, cfg.mask_d, cfg.superresolution)
         mc.generator.use_precomputed_features = cfg.use_features
         if cfg.mbstd_group is not None:
             mc.discriminator.mbstd_group_size = cfg.mbstd_group
@@ -81,13 +144,11 @@ class Trainer:
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.G.train()
         self.G.renderer.train(cfg.ray_jitter)
-        perceptual, self.perceptual_desc = perceptual_loss()
+        perceptual, self.perceptual_desc = perceptual_loss(strict=cfg.strict)
         self.loss = NovaLoss(self.G, self.D, cfg.loss, perceptual.to(self.device), cfg.noise_mode)
-        self.module = (DistributedDataParallel(self.loss, device_ids=[self.device] if self.device.type == "cuda" else None,
-                                               find_unused_parameters=True)
-                       if self.dist.world_size > 1 else self.loss)
-        self.opt_G = self._adam(self.G.parameters(), cfg.lr_g, cfg.loss.density_reg_interval)
-        self.opt_D = self._adam(self.D.parameters(), cfg.lr_d, cfg.loss.r1_interval)
+        self.g_phases, self.d_phases = (self._distributed(PhaseModule(self.loss, net)) for net in (self.G, self.D))
+        self.opt_G = self._adam(self.generator_param_groups(), cfg.lr_g, cfg.loss.density_reg_interval)
+        self.opt_D = self._adam([{"params": list(self.D.parameters())}], cfg.lr_d, cfg.loss.r1_interval)
         self.data = NovaHumanDataset(DatasetConfig(
             root=cfg.data, preset=cfg.data_preset or mc.data_preset, split="train", mirror=cfg.mirror,
             resolution=mc.generator.sr.img_resolution, cond_resolution=mc.cond_resolution,
@@ -95,11 +156,28 @@ class Trainer:
         self.gen = torch.Generator().manual_seed(cfg.seed + 1)  # z and regulariser noise, global batch
         self.nimg = self.step = self.nan_skips = 0
 
-    def _adam(self, params, lr: float, reg_interval: int) -> torch.optim.Adam:
-        """Adam with StyleGAN2's lazy-regularisation correction of lr and betas."""
+    def _distributed(self, module: PhaseModule) -> torch.nn.Module:
+        if self.dist.world_size == 1:
+            return module
+        return DistributedDataParallel(module, device_ids=[self.device] if self.device.type == "cuda" else None,
+                                       find_unused_parameters=True)  # G_reg leaves the superresolution out
+
+    def generator_param_groups(self) -> list[dict]:
+        """G's parameters by learning rate: the plain-layer modules at lr_g x their multiplier, the rest at lr_g."""
+        mults = {"encoder": self.cfg.encoder_lr_mult, "fusion": self.cfg.fusion_lr_mult,
+                 "decoder": self.cfg.decoder_lr_mult}
+        groups = [{"name": name, "lr_mult": mult, "params": list(getattr(self.G, name).parameters())}
+                  for name, mult in mults.items() if getattr(self.G, name) is not None]
+        grouped = {id(p) for g in groups for p in g["params"]}
+        rest = [p for p in self.G.parameters() if id(p) not in grouped]
+        return [{"name": "equalised", "lr_mult": 1.0, "params": rest}] + groups
+
+    def _adam(self, groups: list[dict], lr: float, reg_interval: int) -> torch.optim.Adam:
+        """Adam with StyleGAN2's lazy-regularisation correction of lr and betas; groups' lr = lr x lr_mult."""
         ratio = reg_interval / (reg_interval + 1)
         b1, b2 = self.cfg.betas
-        return torch.optim.Adam(params, lr=lr * ratio, betas=(b1 ** ratio, b2 ** ratio), eps=1e-8)
+        groups = [dict(g, lr=lr * g.get("lr_mult", 1.0) * ratio) for g in groups]
+        return torch.optim.Adam(groups, lr=lr * ratio, betas=(b1 ** ratio, b2 ** ratio), eps=1e-8)
 
     # ---------------------------------------------------------------- state
     def state_dict(self) -> dict:
@@ -125,13 +203,20 @@ class Trainer:
         sl = slice(r * per, (r + 1) * per)
         return z[sl].to(self.device), noise[sl].to(self.device)
 
+    def phase_loss(self, name: str, batch: dict, z: torch.Tensor,
+                   noise: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """One phase's loss with the other network frozen, under the configured autocast."""
+        trains_g = name in G_PHASES
+        self.G.requires_grad_(trains_g)
+        self.D.requires_grad_(not trains_g)
+        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+            return (self.g_phases if trains_g else self.d_phases)(name, batch, z, noise)
+
     def _phase(self, name: str, batch: dict, z: torch.Tensor, noise: torch.Tensor,
                opt: torch.optim.Optimizer, params: list[torch.nn.Parameter]) -> dict[str, float]:
         self.opt_G.zero_grad(set_to_none=True)
         self.opt_D.zero_grad(set_to_none=True)
-        amp = self.cfg.amp and self.device.type == "cuda"
-        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=amp):
-            loss, stats = self.module(name, batch, z, noise)
+        loss, stats = self.phase_loss(name, batch, z, noise)
         loss.backward()
         grads = [p.grad for p in params if p.grad is not None]
         if grads and not all(torch.isfinite(g).all() for g in grads):
@@ -147,6 +232,7 @@ class Trainer:
         batch = {k: v.to(self.device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
         g_params, d_params = list(self.G.parameters()), list(self.D.parameters())
         z, noise = self._draw()
+        torch.manual_seed(process_seed(cfg.seed, self.dist.rank, self.step))
         stats = self._phase("G_main", batch, z, noise, self.opt_G, g_params)
         if lc.density_reg > 0 and self.step % lc.density_reg_interval == 0:
             stats.update(self._phase("G_reg", batch, z, noise, self.opt_G, g_params))
@@ -191,9 +277,14 @@ class Trainer:
             rng = rng_state()
             batches = iter(self.loader())  # starting workers draws from the global RNG: restore it after
             set_rng_state(rng)
+        elif cfg.resume_d:
+            report = init_discriminator(self.D, Path(cfg.resume_d))
+            if main:
+                print(report)
         if main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            (self.run_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+            record = {**asdict(cfg), "perceptual_loss": self.perceptual_desc}
+            (self.run_dir / "config.json").write_text(json.dumps(record, indent=2))
             print(f"perceptual loss: {self.perceptual_desc}")
         tick_nimg, tick_start, sums, ticks_done = self.nimg, time.time(), {}, 0
         bar = tqdm(total=total, initial=self.nimg, unit="img", disable=not main, dynamic_ncols=True)
@@ -231,9 +322,8 @@ class Trainer:
             save_sample_grid(self.G_ema, self.cfg, self.model_cfg, path.with_name(f"samples-{self.nimg // 1000:06d}.png"))
 
 
-def train(cfg: TrainConfig, resume: Path | None = None) -> Trainer:
-    """Train (or continue a snapshot) and return the trainer; rank 0 writes into cfg.run_dir."""
+def train(cfg: TrainConfig, resume_state: dict | None = None) -> Trainer:
+    """Train (or continue a loaded snapshot) and return the trainer; rank 0 writes into cfg.run_dir."""
     trainer = Trainer(cfg)
-    state = load_snapshot(resume) if resume is not None else None
-    trainer.run(state)
+    trainer.run(resume_state)
     return trainer

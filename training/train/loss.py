@@ -8,10 +8,14 @@ G reg:  density regularisation: L1 between sigma at random box points and at jit
         every 4 steps (scaled by the interval, as lazy regularisation does).
 D main: non-saturating GAN: softplus(D(fake)) + softplus(-D(real)).
 D reg:  R1 on real data every 16 steps: gamma 5 for the image (and raw image), 1 for the mask branch.
+Both regularisers run in float32 whatever autocast the caller has on (on any device): R1 is a double
+backward of D and the density term a difference of nearby sigmas, and bf16 rounds both to noise.
+Each phase trains one network; PhaseModule gives DistributedDataParallel only that network's parameters.
 Images are in [-1, 1]; targets come from the dataset (training/data/dataset.py) at the final image size.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Callable
 
@@ -23,6 +27,7 @@ from training.model.discriminator import DualDiscriminator
 from training.model.triplane import GeneratorOutput, NovaGenerator
 
 PHASES = ("G_main", "G_reg", "D_main", "D_reg")
+G_PHASES = ("G_main", "G_reg")  # the phases that train G; D_main and D_reg train D
 
 
 @dataclass
@@ -61,6 +66,17 @@ def downsample(x: torch.Tensor, size: int, nearest: bool = False) -> torch.Tenso
     if x.shape[-1] == size:
         return x
     return F.interpolate(x, size=(size, size), mode="nearest-exact" if nearest else "area")
+
+
+def in_float32(phase: Callable) -> Callable:
+    """A NovaLoss phase with autocast off on the batch's device, so it runs in float32 under bf16 training."""
+
+    @functools.wraps(phase)
+    def run(self, batch: dict, *args):
+        with torch.autocast(batch["cond_front"].device.type, enabled=False):
+            return phase(self, batch, *args)
+
+    return run
 
 
 class NovaLoss(nn.Module):
@@ -133,6 +149,7 @@ class NovaLoss(nn.Module):
         n = self.cfg.density_reg_points
         return torch.cat([torch.rand(batch, 1, n, 3, generator=gen), torch.randn(batch, 2, n, 3, generator=gen)], 1)
 
+    @in_float32
     def density_regularisation(self, batch: dict, z: torch.Tensor,
                                noise: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """noise (B, 3, P, 3): [0] uniform in [0, 1), [1] and [2] standard normal."""
@@ -161,6 +178,7 @@ class NovaLoss(nn.Module):
         loss = F.softplus(fake_logits).mean() + F.softplus(-real_logits).mean()
         return loss, {"D_loss": loss, "D_real": real_logits.mean(), "D_fake": fake_logits.mean()}
 
+    @in_float32
     def r1_penalty(self, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         cfg = self.cfg
         labels = batch["views_label"].flatten(0, 1)
@@ -185,3 +203,21 @@ class NovaLoss(nn.Module):
     def _real(batch: dict, img_res: int, raw_res: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         rgb = batch["views_rgb"].flatten(0, 1)
         return downsample(rgb, img_res), downsample(rgb, raw_res), downsample(batch["views_mask"].flatten(0, 1), raw_res)
+
+
+class PhaseModule(nn.Module):
+    """The phases of a NovaLoss that train one of its networks, with only that network registered.
+
+    Wrapped in DistributedDataParallel, backward all-reduces the trained network's gradients only; the
+    loop turns the other network's requires_grad off in these phases, so its weight gradients are
+    neither computed nor synchronised (they would be thrown away).
+    """
+
+    def __init__(self, loss: NovaLoss, trained: nn.Module):
+        super().__init__()
+        self.trained = trained
+        self._loss = (loss,)  # a tuple keeps the loss (and the other network) out of this module's parameters
+
+    def forward(self, phase: str, batch: dict, z: torch.Tensor,
+                reg_noise: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        return self._loss[0](phase, batch, z, reg_noise)

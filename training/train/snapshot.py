@@ -3,6 +3,7 @@
 A snapshot holds G, G_ema, D, both optimizers, every RNG state and the progress counters, so a
 resumed run continues exactly. It is written to a temporary file in the same folder, flushed to disk
 and renamed over the final name: an interrupted write never damages the previous snapshots.
+D can also start from another run's weights (init_discriminator, the trainer's --resume-d).
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 SNAPSHOT_RE = re.compile(r"network-snapshot-(\d{6})\.pt$")
 
@@ -60,6 +62,32 @@ def load_snapshot(path: Path, map_location: str | torch.device = "cpu") -> dict:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises many types for a damaged or foreign file
         raise ValueError(f"{path}: not a readable NOVA-3D snapshot ({type(exc).__name__}: {exc})") from None
+
+
+def init_discriminator(D: nn.Module, path: Path) -> str:
+    """Load D's weights from one of our snapshots (its "D") or a plain state dict, by name; one line saying
+    what was loaded and which keys were missing (they keep their initial values) or unexpected (ignored).
+
+    Read with weights_only=True: a file holding code is refused, never run. A key whose shape differs from
+    D's, or a file sharing no key with D, is a one-line ValueError naming it.
+    """
+    state = load_snapshot(path)
+    if isinstance(state, dict) and isinstance(state.get("D"), dict):
+        state = state["D"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{path}: neither a NOVA-3D snapshot nor a state dict of tensors")
+    own = D.state_dict()
+    shared = sorted(own.keys() & state.keys())
+    if not shared:
+        raise ValueError(f"{path}: no key of the discriminator in this file (first keys: {sorted(state)[:3]})")
+    for key in shared:
+        if state[key].shape != own[key].shape:
+            raise ValueError(f"{path}: {key} has shape {tuple(state[key].shape)}, the discriminator's is "
+                             f"{tuple(own[key].shape)}")
+    D.load_state_dict({k: state[k] for k in shared}, strict=False)
+    missing, unexpected = sorted(own.keys() - state.keys()), sorted(state.keys() - own.keys())
+    return (f"D initialised from {path}: {len(shared)} tensors loaded; missing {len(missing)} {missing}; "
+            f"unexpected {len(unexpected)} {unexpected}")
 
 
 def rng_state() -> dict:

@@ -77,3 +77,38 @@ def test_back_frame_is_a_half_turn_about_y(single_thread):
     torch.testing.assert_close(out.image_raw[1], out.image_raw[0], atol=1e-4, rtol=0)
     torch.testing.assert_close(out.alpha[1], out.alpha[0], atol=1e-4, rtol=0)
     assert not torch.allclose(out.image_raw[2], out.image_raw[0], atol=1e-2)  # a side view differs
+
+
+def test_condition_images_colour_the_half_of_the_box_their_camera_faces(single_thread):
+    """At the full presets' plane structure (3 depth slices, 16 channels), before any training: the front
+    image's colour is found in the front planes at z > 0 (towards the front camera) and the back image's
+    in the back planes at world z < 0 (towards the back camera), not the other way round."""
+    from dataclasses import replace
+
+    from torch_utils.ops.triplane_sampler import triplane_sample
+
+    tiny = model_config("tiny").generator
+    cfg = replace(tiny, backbone=replace(tiny.backbone, plane_depth=3, plane_channels=16),
+                  fusion=replace(tiny.fusion, plane_channels=16))
+    torch.manual_seed(0)
+    G = NovaGenerator(cfg).eval()
+    size = 64
+    red, blue = torch.zeros(1, 3, size, size), torch.zeros(1, 3, size, size)
+    red[:, 0], blue[:, 2] = 1.0, 1.0
+    with torch.no_grad():
+        planes = G.make_planes(red, blue, G.mean_ws(1), noise_mode="const")
+    assert planes.front.shape[2:4] == (3, 16)
+    # points spread over the middle of the xy extent, at the front and the back of the box
+    xy = (torch.rand(1, 256, 2) - 0.5) * cfg.box_warp * 0.5
+    z = cfg.box_warp * 0.45
+
+    def colour(plane_set: torch.Tensor, z_value: float, back_frame: bool) -> torch.Tensor:
+        points = torch.cat([xy, torch.full((1, 256, 1), z_value)], -1)
+        xy_plane = triplane_sample(plane_set, points, cfg.box_warp, back_frame=back_frame, reduce="none")[:, :, 0]
+        return xy_plane[..., :3].mean((0, 1))  # channels 0..2 of the XY plane: (r, g, b)
+
+    front_near, front_far = colour(planes.front, z, False), colour(planes.front, -z, False)
+    back_near, back_far = colour(planes.back, -z, True), colour(planes.back, z, True)
+    scale = G.cfg.backbone.cond_scale
+    assert front_near[0] > 0.8 * scale and front_near[0] - front_far[0] > 0.5 * scale
+    assert back_near[2] > 0.8 * scale and back_near[2] - back_far[2] > 0.5 * scale

@@ -80,9 +80,12 @@ def _build(name: str, cpp_path: pathlib.Path) -> types.ModuleType:
 def build_host_module(name: str, cpp_path: pathlib.Path) -> types.ModuleType:
     """Compile (or load from the cache) the CPU test loop ``cpp_path`` with torch_utils/ops on the include path.
 
-    Skips the calling test when no C++ compiler (or ninja) is available; a compile error fails it.
+    Skips the calling test when no C++ compiler (or ninja) is available, except under CI (CI set), where
+    that fails it; a compile error always fails it.
     """
     reason = _skip_reason()
     if reason is not None:
+        if os.environ.get("CI"):  # CI has the compiler: a missing one there is a broken image, not a skip
+            pytest.fail(f"CI=true but {reason}")
         pytest.skip(reason)
     return _build(name, pathlib.Path(cpp_path).resolve())

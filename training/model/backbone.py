@@ -6,7 +6,8 @@ Four conditioning paths, as in NOVA-3D:
       replaces the last 3 channels of the feature map;
   (b) encoder maps are added to the first channels of the feature map at their resolution
       (the coarse 512 x 8 x 8 map and the finer ones);
-  (c) the condition image is added to the first 3 channels of the final output planes;
+  (c) the condition image is added to the first 3 channels of the XY plane's depth slice nearest the
+      camera that saw it (``injection_channel``);
   (d) cross-averaging: channels [0, C/8) are replaced by their mean over the width and [C/8, C/4)
       by their mean over the height, giving the network cheap long-range (row/column) context.
 The toRGB weights start small (output_init), so an untrained network's planes carry the injected image
@@ -124,8 +125,19 @@ class ConditionedBackbone(nn.Module):
             x = self._condition(x, cond, features.get(block.resolution))
             img = block.to_image(x, img, ws[:, w_index])
         if self.cfg.inject_output:
-            img = torch.cat([img[:, :3] + resize_condition(cond, img.shape[-1]).to(img.dtype), img[:, 3:]], dim=1)
+            at = self.injection_channel
+            img = torch.cat([img[:, :at], img[:, at:at + 3] + resize_condition(cond, img.shape[-1]).to(img.dtype),
+                             img[:, at + 3:]], dim=1)
         return img
+
+    @property
+    def injection_channel(self) -> int:
+        """First output channel of path (c): channels 0..2 of the XY plane's LAST depth slice. The planes
+        are laid out (plane, slice, channel) and the slices run along the plane's normal from -z to +z
+        (slice centres as align_corners=False texels), so the last slice is the one nearest the camera
+        that saw the image: +z for the front pass, and for the back pass, whose frame is turned 180
+        degrees about y, world -z. (Slice 0 would paint the front image onto the back half of the box.)"""
+        return (self.cfg.plane_depth - 1) * self.cfg.plane_channels
 
     def _condition(self, x: torch.Tensor, cond: torch.Tensor, feature: torch.Tensor | None) -> torch.Tensor:
         if feature is not None:

@@ -227,3 +227,37 @@ def test_a_field_with_no_surface_gives_no_mesh_and_no_error():
     assert M.field_level(fog, M.density_grid(fog, BOX, 8), BOX, 8) is None
     mesh, grid = M.field_mesh(fog, BOX, resolution=8, neural_resolution=8)
     assert mesh is None and grid.shape == (8, 8, 8)
+
+
+@pytest.fixture(scope="module")
+def sharp_demo_field(tiny_snapshot, body_root):
+    """The tiny snapshot's field of the body fixture's test character, sigma sharpened around its 80th
+    percentile (over a 12^3 grid): sigma' = 50 (sigma - c) + 1. A 2-step model is a near-uniform fog
+    that no single level can outline (its alpha comes from path length); training makes the density
+    jump at the surface, which this imitates while keeping the network's own shape and view dependence."""
+    from training.infer.export import open_split
+    from training.infer.load import load_generator
+    from training.infer.render import make_character_planes
+
+    loaded = load_generator(tiny_snapshot)
+    item = open_split(body_root, loaded, "body", "test")[0]
+    field = loaded.G.field(make_character_planes(loaded.G, item["cond_front"], item["cond_back"]))
+    nodes = torch.tensor(M.grid_nodes(12, BOX), dtype=torch.float32)
+    points = torch.stack(torch.meshgrid(nodes, nodes, nodes, indexing="ij"), -1).reshape(1, -1, 3)
+    with torch.no_grad():
+        threshold = field(points, torch.zeros_like(points) + torch.tensor(M.ORTHO_DIRECTIONS[0]))[0].quantile(0.8)
+
+    def sharp(points, directions):
+        sigma, features = field(points, directions)
+        return 50 * (sigma - threshold) + 1, features
+
+    return sharp, loaded.G.cfg.neural_resolution
+
+
+def test_default_mesh_of_a_demo_model_matches_its_front_render(sharp_demo_field, single_thread):
+    field, neural = sharp_demo_field
+    # 2 grid nodes per neural pixel, as the demo's --mesh-res 64 at 32 px (at 1 node, any level gives IoU <= 0.92)
+    mesh, _ = M.field_mesh(field, BOX, resolution=64, neural_resolution=neural)
+    rendered = front_alpha(field, neural)
+    assert 0.05 < rendered.mean() < 0.9  # a silhouette, not an empty or a full frame
+    assert iou(front_silhouette(mesh, neural), rendered) >= 0.9

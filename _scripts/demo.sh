@@ -1,8 +1,6 @@
 #!/usr/bin/env bash
 # `make demo`: the whole pipeline on a 2-core CPU, from synthetic characters to the metric table.
 # Usage: bash _scripts/demo.sh OUT_DIR   (through make, which provides .venv). KIMG=0.5 sets the training length.
-# The mesh level is lowered to 1: a few minutes of CPU training leave a soft density field whose peak
-# stays below the default level (ln2 * neural_res / box, the density of a half-opaque one-pixel slab).
 # Batch 1: with a budget of a few hundred images, more optimizer steps beat bigger batches (test-split
 # PSNR after 200 images: 17.1 dB at batch 4, 18.1 at batch 2, 18.2 at batch 1).
 set -euo pipefail
@@ -30,7 +28,7 @@ query="cpu_tiny-00000-$(basename "$snapshot" .pt | sed 's/network-snapshot-//')"
 
 echo "== 4/5 generate test characters ($query): ortho views, spin, turntable gif/mp4, mesh"
 "$py" -m _scripts.eval.generate --inferquery "$query" --runs "$runs" --data "$data" --out "$out/results" \
-    --video --frames 36 --mesh --mesh-res 64 --mesh-level 1 --res 128
+    --video --frames 36 --mesh --mesh-res 64 --res 128
 
 echo "== 5/5 measure on the test split"
 "$py" -m _scripts.eval.measure --inferquery "$query" --runs "$runs" --data "$data" --out "$out/metrics" --res 64

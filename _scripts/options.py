@@ -167,8 +167,8 @@ output_options = _apply([
     click.option("--mesh-res", "mesh_res", type=click.IntRange(min=2), default=256,
                  help="density grid nodes per axis over the box (default 256; 64-128 is enough on a CPU)"),
     click.option("--mesh-level", "mesh_level", type=float, default=None,
-                 help="marching-cubes density level (default ln2 * neural_resolution / box_warp, the density "
-                      "at which a one-pixel-thick slab is half opaque)"),
+                 help="marching-cubes density level (default: from the field, the level whose silhouettes in the "
+                      "four ortho views cover as many pixels as the rendered alpha > 0.5; no mesh if none is)"),
     click.option("--mesh-formats", "mesh_formats", default="ply,glb",
                  help=f"comma-separated mesh files to write, from {', '.join(MESH_FORMATS)} (default ply,glb)"),
     click.option("--res", type=click.IntRange(min=8), default=None,

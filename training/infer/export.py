@@ -53,7 +53,7 @@ class OutputOptions:
     mesh_res: int = 256
     """Density grid nodes per axis over the box."""
     mesh_level: float | None = None
-    """Marching-cubes density level; None: training/infer/mesh.py's surface_level."""
+    """Marching-cubes density level; None: training/infer/mesh.py's field_level (the rendered silhouettes')."""
     mesh_formats: tuple[str, ...] = ("ply", "glb")
     notes: list[str] = field(default_factory=list)
     """Warnings collected while writing, for the caller to print at the end."""
@@ -112,8 +112,9 @@ def write_character(G: NovaGenerator, preset: DataPreset, planes: Planes, inputs
         mesh, grid = field_mesh(G.field(planes), G.cfg.box_warp, opts.mesh_res, opts.mesh_level, G.cfg.neural_resolution,
                                 chunk=G.renderer.cfg.chunk * samples * opts.batch, device=device)
         if mesh is None:
-            opts.notes.append(f"{label}: no mesh: the density never reaches the level (max {grid.max():.3g}); "
-                              f"try a lower --mesh-level")
+            why = ("no ortho view renders a pixel half opaque" if opts.mesh_level is None
+                   else "the density never reaches the level")
+            opts.notes.append(f"{label}: no mesh: {why} (density max {grid.max():.3g}); try a --mesh-level below that")
         else:
             written += [write_mesh(mesh, out_dir / f"mesh.{fmt}") for fmt in opts.mesh_formats]
     return written

@@ -7,11 +7,18 @@ so surfaces that touch the box are closed (on the box's faces). The generator's 
 ``softplus(sigma - 1)`` over the ray directions of the four ortho cameras (front, back, left, right),
 the views whose depth and alpha were supervised in training.
 
-Level (``surface_level``): ln 2 * neural_resolution / box_warp, in density units (1 / world unit). It
-is the density at which a slab one neural-render pixel thick (box_warp / neural_resolution, the
-finest detail the model renders in an ortho view) becomes half opaque (alpha = 1 - exp(-d t) = 0.5).
-Matter that thin and fainter renders as a half-transparent smear and is left out of the mesh;
-anything that renders opaque at one pixel is kept. Body preset (128 px, box 2.1): 42.2.
+Level (``silhouette_level``, the default): the density whose isosurface has the silhouettes the model
+renders. The four ortho views are marched at the neural resolution (uniform samples through the box,
+each view's rays asking the field with its own direction, as the renderer does), and k = the number of
+their rays with alpha > 0.5 is counted; each of those rays' lines also has a maximum of the grid's
+(trilinearly interpolated) density, and the level is the one that k of them exceed: the mesh then covers
+exactly as many ortho pixels as the half-opaque render, and on a body whose silhouettes are one shape
+the same pixels. An order statistic, so a few odd rays move it by a few ranks. Why not a fixed
+density: what a trained model reaches depends on its training (ln 2 * neural_resolution / box_warp,
+a half-opaque one-pixel slab, is 42 for the body preset, above the peak of a CPU demo model's field);
+why not the density where each ray's opacity crosses 0.5: on a soft profile that density falls from the
+body's centre to its outline (a grazing ray crosses 0.5 only past its densest point), so its median
+draws the surface inside the rendered outline. No ray with alpha > 0.5: no surface, no level, no mesh.
 
 Vertex colours: the field's raw RGB (its first 3 feature channels, [-1, 1] -> 0..255) at each vertex,
 queried with the ray direction -n, n the outward normal (the gradient of the density grid): the
@@ -22,7 +29,6 @@ World frame = glTF's: y up, the character faces +z, units are world units (the b
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,11 +54,6 @@ class Mesh:
     faces: np.ndarray
     normals: np.ndarray
     colors: np.ndarray | None = None
-
-
-def surface_level(neural_resolution: int, box_warp: float) -> float:
-    """The default marching-cubes density level (see the module docstring)."""
-    return math.log(2.0) * neural_resolution / box_warp
 
 
 def grid_nodes(resolution: int, box_warp: float) -> np.ndarray:
@@ -113,12 +114,75 @@ def vertex_colors(field: Field, vertices: np.ndarray, normals: np.ndarray, chunk
     return np.concatenate(colors) if colors else np.zeros((0, 3), np.uint8)
 
 
+def _interpolation_matrix(nodes: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """(P, R): row p holds the linear-interpolation weights of points[p] between the R nodes."""
+    return np.stack([np.interp(points, nodes, row) for row in np.eye(len(nodes))], 1)
+
+
+def pixel_centres(resolution: int, box_warp: float) -> np.ndarray:
+    """(N,) world coordinates of an ortho view's pixel centres along one axis (the view spans the box)."""
+    return (np.arange(resolution) + 0.5) / resolution * box_warp - box_warp / 2
+
+
+@torch.no_grad()
+def ortho_alpha(field: Field, box_warp: float, resolution: int, samples: int, chunk: int = 2 ** 18,
+                device: torch.device | str = "cpu") -> np.ndarray:
+    """Alpha (4, N, N) of the ORTHO_DIRECTIONS views at N = resolution rays per side through the box,
+    samples uniform samples per ray: alpha = 1 - exp(-sum density * box_warp / samples). Indexed
+    [view, a, b], (a, b) = (x, y) for the views along z (front, back), (y, z) along x (left, right)."""
+    centres = torch.as_tensor(pixel_centres(resolution, box_warp), dtype=torch.float32, device=device)
+    t = torch.as_tensor(pixel_centres(samples, box_warp), dtype=torch.float32, device=device)
+    a, b, depth = (x.reshape(-1) for x in torch.meshgrid(centres, centres, t, indexing="ij"))
+    lines = {2: torch.stack([a, b, depth], -1), 0: torch.stack([depth, a, b], -1)}  # the axis the rays run along
+    step = max(1, chunk // samples) * samples  # whole rays per field call
+    alpha = []
+    for direction in ORTHO_DIRECTIONS:
+        pts = lines[0 if direction[0] else 2]
+        dirs = torch.tensor(direction, dtype=torch.float32, device=device)
+        density = torch.cat([density_from_sigma(field(p[None], dirs.expand_as(p)[None])[0].float())[0, :, 0]
+                             for p in pts.split(step)])
+        optical = density.reshape(resolution, resolution, samples).sum(-1) * (box_warp / samples)
+        alpha.append(-torch.expm1(-optical).cpu().numpy())
+    return np.stack(alpha)
+
+
+def line_maxima(grid: np.ndarray, box_warp: float, resolution: int) -> np.ndarray:
+    """(4, N, N) in ortho_alpha's layout: the maximum of the grid's trilinear interpolant along each ray's line
+    (along a line it is piecewise linear between the node planes, so its maximum lies on one of them)."""
+    weights = _interpolation_matrix(grid_nodes(grid.shape[0], box_warp), pixel_centres(resolution, box_warp))
+    along_z = np.einsum("ix,jy,xyz->ijz", weights, weights, grid, optimize=True).max(-1)
+    along_x = np.einsum("iy,jz,xyz->ijx", weights, weights, grid, optimize=True).max(-1)
+    return np.stack([along_z, along_z, along_x, along_x])
+
+
+def silhouette_level(alpha: np.ndarray, maxima: np.ndarray) -> float | None:
+    """The level that as many ray-line maxima exceed as rays have alpha > 0.5 (module docstring): halfway
+    between the k-th and (k+1)-th largest maximum (0, the padding's density, after the last); None if k = 0."""
+    k = int((alpha > 0.5).sum())
+    if k == 0:
+        return None
+    ranked = np.append(np.sort(maxima.reshape(-1))[::-1], 0.0)
+    return float(ranked[k - 1] + ranked[k]) / 2
+
+
+def field_level(field: Field, grid: np.ndarray, box_warp: float, neural_resolution: int, chunk: int = 2 ** 18,
+                device: torch.device | str = "cpu") -> float | None:
+    """The default level of this field and its density grid (module docstring); None: nothing renders
+    half opaque. Rays get 2 samples per neural pixel of depth."""
+    alpha = ortho_alpha(field, box_warp, neural_resolution, 2 * neural_resolution, chunk, device)
+    return silhouette_level(alpha, line_maxima(grid, box_warp, neural_resolution))
+
+
 def field_mesh(field: Field, box_warp: float, resolution: int = 256, level: float | None = None,
                neural_resolution: int = 128, chunk: int = 2 ** 18,
                device: torch.device | str = "cpu") -> tuple[Mesh | None, np.ndarray]:
-    """Grid, marching cubes and colours in one call; returns (mesh or None, the density grid)."""
+    """Grid, level (None: field_level), marching cubes and colours in one call; returns (mesh or None,
+    the density grid). No mesh where nothing crosses the level, or by default where nothing renders
+    half opaque."""
     grid = density_grid(field, box_warp, resolution, chunk, device=device)
-    mesh = extract_mesh(grid, box_warp, surface_level(neural_resolution, box_warp) if level is None else level)
+    if level is None:
+        level = field_level(field, grid, box_warp, neural_resolution, chunk, device)
+    mesh = None if level is None else extract_mesh(grid, box_warp, level)
     if mesh is not None:
         mesh.colors = vertex_colors(field, mesh.vertices, mesh.normals, chunk, device)
     return mesh, grid

@@ -68,8 +68,7 @@ class TruthGenerator(torch.nn.Module):
                     self.by_label[key] = (rgb * 2 - 1, xyza[3:], xyza[:3] * box - box / 2)
         self.cfg = SimpleNamespace(sr=SimpleNamespace(img_resolution=SYNTH_RES), neural_resolution=SYNTH_RES // 2,
                                    box_warp=box, near=0.0, far=1.0, use_precomputed_features=False)
-        self.renderer = self.surface
-        self.renderer.__func__.cfg = RenderConfig(box_warp=box, n_coarse=1, n_fine=0)
+        self.renderer = TruthSurface(self, RenderConfig(box_warp=box, n_coarse=1, n_fine=0))
 
     def mean_ws(self, batch: int) -> None:
         return None
@@ -84,7 +83,7 @@ class TruthGenerator(torch.nn.Module):
     def _views(self, planes: Planes, labels: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
         return [self.by_label[(int(planes.front[b, 0]), labels[b].numpy().tobytes())] for b in range(len(labels))]
 
-    def surface(self, planes: Planes, labels: torch.Tensor, rays: int, near, far) -> SimpleNamespace:
+    def surface(self, planes: Planes, labels: torch.Tensor, rays: int) -> SimpleNamespace:
         views = self._views(planes, labels)
 
         def at_rays(x: torch.Tensor) -> torch.Tensor:
@@ -93,9 +92,19 @@ class TruthGenerator(torch.nn.Module):
                                xyz=at_rays(torch.stack([v[2] for v in views])))
 
     def render(self, planes: Planes, labels: torch.Tensor, resolution: int, noise_mode: str) -> SimpleNamespace:
-        surface = self.surface(planes, labels, resolution, None, None)
+        surface = self.surface(planes, labels, resolution)
         return SimpleNamespace(image=torch.stack([v[0] for v in self._views(planes, labels)]), alpha=surface.alpha,
                                xyz=surface.xyz)
+
+
+class TruthSurface:
+    """TruthGenerator's renderer (G.renderer(field, labels, rays, near, far)): its surface at that many rays."""
+
+    def __init__(self, generator: TruthGenerator, cfg: RenderConfig):
+        self.generator, self.cfg = generator, cfg
+
+    def __call__(self, planes: Planes, labels: torch.Tensor, rays: int, near, far) -> SimpleNamespace:
+        return self.generator.surface(planes, labels, rays)
 
 
 def psnr_of_shift(rgb: np.ndarray) -> float:

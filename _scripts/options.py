@@ -25,6 +25,7 @@ from training.eval.measure import MeasureError, load_feature_nets, measure
 from training.eval.report import format_markdown, write_outputs
 from training.infer.export import OutputOptions, open_split, pick_characters, summary, write_split
 from training.infer.load import LoadedGenerator, load_generator
+from training.infer.render import InferenceSettings
 from training.infer.mesh import MESH_FORMATS
 from training.metrics.image import PROTOCOLS
 from training.train.runs import default_runs_root, resolve_inferquery
@@ -207,13 +208,13 @@ def load_image_model(inferquery: str | None, ckpt: Path | None, runs: Path | Non
                      chunk: int | None, lowmem: bool, samples: int | None, res: int | None, video: bool, frames: int,
                      fps: float, mesh: bool, mesh_res: int, mesh_level: float | None,
                      mesh_formats: str) -> ImageModel:
-    """The generator of model_options and output_options (twice the trained samples per ray unless
-    --samples), and the output options; every flag is checked before the snapshot is read."""
+    """The generator of model_options and output_options (the inference settings; --samples overrides
+    their sample counts), and the output options; every flag is checked before the snapshot is read."""
     formats = parse_mesh_formats(mesh_formats)
     path = snapshot_path(inferquery, ckpt, runs)
     dev = resolve_device(device)
     batch, chunk = render_batching(batch, chunk, lowmem, DEFAULT_CHUNK[dev.type])
-    loaded = load_generator(path, dev, samples=samples, chunk=chunk, sample_scale=2)
+    loaded = load_generator(path, dev, InferenceSettings(samples=samples, chunk=chunk))
     outputs = OutputOptions(size=res or loaded.G.cfg.sr.img_resolution, batch=batch, video=video, frames=frames,
                             fps=fps, mesh=mesh, mesh_res=mesh_res, mesh_level=mesh_level, mesh_formats=formats)
     return ImageModel(loaded, query_name(path, inferquery), outputs)
@@ -273,7 +274,7 @@ def measure_options(dataset_default: str | None) -> Callable:
                      help="Output folder (default: temp/eval/<snapshot>/<split>-<protocol>)."),
         click.option("--strict", is_flag=True, help="A missing weight file is an error, not n/a."),
         device_option,
-        render_options("the training setting"),
+        render_options(f"{DEFAULT_CHUNK['cuda']} on cuda, {DEFAULT_CHUNK['cpu']} on cpu, as generate"),
         click.option("--alexnet", default=None, help="AlexNet weights (file or folder) for LPIPS."),
         click.option("--lpips-heads", "lpips_heads", default=None, help="LPIPS v0.1 AlexNet heads file."),
         click.option("--clip", default=None, help="OpenAI ViT-B-32.pt (file or folder)."),
@@ -293,7 +294,7 @@ def run_measure(inferquery: str | None, ckpt: Path | None, runs: Path | None, da
         snapshot = snapshot_path(inferquery, ckpt, runs)
         name = inferquery or snapshot.stem
         dev = resolve_device(device)
-        batch, chunk = render_batching(batch, chunk, lowmem, None)
+        batch, chunk = render_batching(batch, chunk, lowmem, DEFAULT_CHUNK[dev.type])
         nets = load_feature_nets(alexnet, lpips_heads, clip, inception, strict, dev)
         results = measure(snapshot, name, Path(data) if data else default_data_root(),
                           preset or (DATASETS[dataset] if dataset else None), split, limit, protocol, res, nets,

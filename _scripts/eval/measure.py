@@ -6,12 +6,15 @@
         [--protocol standard|paper] [--res 512] [--out DIR] [--strict] [--device cpu|cuda]
         [--alexnet PATH] [--lpips-heads PATH] [--clip PATH] [--inception PATH]
 
-Per test character the generator (mean latent, constant noise) renders the subsets' cameras:
-front, back, left, right (the ortho views) and 360 (the elevation-0 ring of the 60-view grid,
-rgb60 0036..0047, when the character has it; else its random views). Per subset: PSNR, SSIM x100,
-LPIPS x100 (AlexNet v0.1), CLIP x100 (ViT-B/32 cosine), FID (pred vs true images of the subset,
-with its image count). Geometry: chamfer x100, F1@0.005 and F1@0.01 x100 between 10k surface points
-of the predicted xyz/alpha renders and of the true xyza images over the same views. Values are
+Per test character the generator renders the subsets' cameras exactly as generate does (mean
+latent, constant noise, the same samples per ray): front, back, left, right (the ortho views) and
+360 (the elevation-0 ring of the 60-view grid, rgb60 0036..0047, when the character has it; else its
+random views). Per subset: PSNR, SSIM x100, LPIPS x100 (AlexNet v0.1), CLIP x100 (ViT-B/32 cosine),
+FID (pred vs true images of the subset, with its image count). Geometry: chamfer x100, F1@0.005 and
+F1@0.01 x100 between the surface points of the predicted xyz/alpha, rendered at the true xyza
+images' resolution, and of the true xyza images over the same views (from 10k points of each to
+all points of the other); a character with no predicted
+surface scores F1 0 and chamfer x100 = the box diagonal and counts in the means. Values are
 means over characters (a character's 360 value is the mean over its ring). Predicted and true
 images are compared at --res (nearest resize), composited on white, uncropped, as 8-bit images.
 

@@ -148,7 +148,7 @@ def test_lpips_input_range_per_protocol(protocol, low):
 
 def test_paper_header_and_small_fid_cells():
     results = {"protocol": "paper", "protocol_text": PROTOCOL_TEXT["paper"],
-               "common_text": COMMON_TEXT.format(res=512), "snapshot": "q", "snapshot_path": "p",
+               "common_text": COMMON_TEXT.format(res=512), "render_text": "rendered as generate", "snapshot": "q", "snapshot_path": "p",
                "data": "d", "preset": "body", "renderset": "r", "split": "test", "characters": 1,
                "subsets": {s: {"images": 1 if s != "360" else 12, "psnr": 1.0, "ssim": 2.0, "lpips": 3.0, "clip": 4.0,
                                "fid": None if s != "360" else 5.0} for s in SUBSETS},
@@ -161,14 +161,15 @@ def test_paper_header_and_small_fid_cells():
     assert "| 360 | 12 | 1.000 | 2.000 | 3.000 | 4.000 | 5.000 |" in md
 
 
-def test_empty_predicted_surface_scores_f1_zero():
+def test_empty_predicted_surface_counts_with_the_worst_scores():
     tally = Tally()
     xyz = torch.rand(2, 3, 8, 8)
     true = {"xyz": xyz, "alpha": torch.ones(2, 1, 8, 8)}
-    M.score_geometry(tally, "c1", {"xyz": xyz, "alpha": torch.zeros(2, 1, 4, 4)}, true, torch.device("cpu"))
-    M.score_geometry(tally, "c2", {"xyz": xyz, "alpha": torch.ones(2, 1, 8, 8)}, true, torch.device("cpu"))
+    M.score_geometry(tally, "c1", {"xyz": xyz, "alpha": torch.zeros(2, 1, 4, 4)}, true, 2.1, torch.device("cpu"))
+    M.score_geometry(tally, "c2", {"xyz": xyz, "alpha": torch.ones(2, 1, 8, 8)}, true, 2.1, torch.device("cpu"))
+    worst = 100 * math.sqrt(3) * 2.1  # the box diagonal
     assert tally.empty_surfaces == ["c1"]
-    assert tally.geometry["f1@5"] == [0.0, 100.0] and tally.geometry["chamfer"] == [0.0]
-    _, geometry, notes = M.summarize(tally, FeatureNets())
-    assert geometry == {"characters": 2, "chamfer": 0.0, "f1@5": 50.0, "f1@10": 50.0}
-    assert any("no predicted surface" in n for n in notes)
+    assert tally.geometry == {"chamfer": [pytest.approx(worst), 0.0], "f1@5": [0.0, 100.0], "f1@10": [0.0, 100.0]}
+    _, geometry, notes = M.summarize(tally, FeatureNets(), 2.1)
+    assert geometry == {"characters": 2, "chamfer": pytest.approx(worst / 2), "f1@5": 50.0, "f1@10": 50.0}
+    assert any("no predicted surface" in n and "counted in the means" in n and f"{worst:.1f}" in n for n in notes)

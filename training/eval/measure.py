@@ -2,16 +2,23 @@
 
 Takes a snapshot, a data root, preset and split, the protocol, the comparison resolution and the
 feature networks that could be loaded; gives the results dict that metrics.json holds
-(training/eval/report.py formats it). Per test character the generator (mean latent, constant noise,
-the TRAINED samples per ray, training/infer/render.py's render_views at the trained image size)
-renders the subsets' cameras: front, back, left, right (the ortho views) and 360 (the elevation-0 ring
-of the 60-view grid, rgb60 0036..0047, when the character has it; else its random views). Per subset:
-PSNR, SSIM x100, LPIPS x100 (AlexNet v0.1), CLIP x100 (ViT-B/32 cosine), FID (pred vs true images of
-the subset, with its image count). Geometry: chamfer x100, F1@0.005 and F1@0.01 x100 between 10k
-surface points of the predicted xyz/alpha renders and of the true xyza images over the same views.
-Values are means over characters (a character's 360 value is the mean over its ring). Predicted and
-true images are compared at the given resolution (nearest resize), composited on white, uncropped, as
-8-bit images.
+(training/eval/report.py formats it). Per test character the generator renders the subsets' cameras
+exactly as generate does (mean latent, constant noise, training/infer/render.py's InferenceSettings and
+render_views at the trained image size), so the table describes the images users see: front, back,
+left, right (the ortho views) and 360 (the elevation-0 ring of the 60-view grid, rgb60 0036..0047,
+when the character has it; else its random views). Per subset: PSNR, SSIM x100, LPIPS x100 (AlexNet
+v0.1), CLIP x100 (ViT-B/32 cosine), FID (pred vs true images of the subset, with its image count).
+Geometry: chamfer x100, F1@0.005 and F1@0.01 x100 between the surface points (alpha above the
+dataset's mask rule, in both) of the predicted xyz/alpha and of the true xyza images over the same
+views, from 10k points of each cloud to all points of the other; the predicted xyz/alpha are rendered at the
+true xyza images' resolution (one ray per true pixel, so a perfect model scores chamfer 0 and F1 100;
+at the neural render's coarser ray grid even a perfect surface could not), and a character with no
+predicted surface gets the worst scores (training/metrics/geometry.py). Values are means over
+characters (a character's 360 value is the mean over its ring). Predicted and true images are compared
+at the given resolution (nearest resize), composited on white, uncropped, as 8-bit images.
+
+The model enters only through a ViewRenderer (``generator_renderer`` for a snapshot), so tests can
+stand a known answer in for it (``score_split``).
 
 Protocols: 'standard' (PSNR range 1, Gaussian 11x11 SSIM, LPIPS on [-1, 1]) and 'paper', which
 reproduces the original measure script's choices, mistakes included (LPIPS fed [0, 1] images, PSNR
@@ -22,6 +29,7 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -31,17 +39,22 @@ from tqdm import tqdm
 
 from training.data.checks import DatasetError, stored_size
 from training.data.dataset import DatasetConfig, NovaHumanDataset
-from training.data.layout import DTYPE_GROUPS, MASK_THRESHOLD, SPIN_INDICES, random_view_name
+from training.data.layout import DTYPE_GROUPS, SPIN_INDICES, random_view_name
 from training.eval.report import COMMON_TEXT, GEOMETRY_METRICS, IMAGE_METRICS, ORTHO_SUBSETS, PROTOCOL_TEXT, SUBSETS
 from training.infer.load import LoadedGenerator, load_generator
-from training.infer.render import make_character_planes, render_views
+from training.infer.render import InferenceSettings, make_character_planes, render_views
 from training.metrics import weights
 from training.metrics.feature_nets.clip_vit import load_clip
 from training.metrics.feature_nets.inception import load_inception
 from training.metrics.fid import MIN_IMAGES, fid_from_features
-from training.metrics.geometry import PRED_ALPHA_THRESHOLD, geometry_scores, sample_points, surface_points
+from training.metrics.geometry import SURFACE_ALPHA_THRESHOLD, empty_prediction_scores, geometry_scores, surface_points
 from training.metrics.image import protocol_psnr, protocol_ssim
 from training.metrics.perceptual import from_weights as lpips_from_weights
+from training.model.triplane import NovaGenerator
+
+ViewRenderer = Callable[[dict, torch.Tensor, int], dict[str, torch.Tensor]]
+"""How measure sees a model: (dataset item, camera labels (V, 25), surface rays per side s) ->
+{"image": (V, 3, S, S) in [0, 1], "alpha": (V, 1, s, s), "xyz": (V, 3, s, s) world units}, in label order."""
 
 
 class MeasureError(Exception):
@@ -164,19 +177,18 @@ def score_subset(tally: Tally, subset: str, pred: torch.Tensor, true: torch.Tens
 
 
 def score_geometry(tally: Tally, char_id: str, pred: dict[str, torch.Tensor], true: dict[str, torch.Tensor],
-                   device: torch.device) -> None:
-    """Adds one character's chamfer and F-scores (surface points over all its measured views)."""
-    p = surface_points(pred["xyz"], pred["alpha"], PRED_ALPHA_THRESHOLD)
-    t = surface_points(true["xyz"], true["alpha"], MASK_THRESHOLD / 255)
+                   box_warp: float, device: torch.device) -> None:
+    """Adds one character's chamfer and F-scores (surface points over all its measured views); no
+    predicted surface point scores the worst (empty_prediction_scores of the box)."""
+    p = surface_points(pred["xyz"], pred["alpha"], SURFACE_ALPHA_THRESHOLD)
+    t = surface_points(true["xyz"], true["alpha"], SURFACE_ALPHA_THRESHOLD)
     if len(t) == 0:
         raise DatasetError(f"character {char_id}: its xyza images have no foreground pixel")
-    if len(p) == 0:  # nothing predicted: recall 0, so F1 0; the chamfer distance is undefined
+    if len(p) == 0:
         tally.empty_surfaces.append(char_id)
-        for name in GEOMETRY_METRICS[1:]:
-            tally.geometry[name].append(0.0)
-        return
-    scores = geometry_scores(sample_points(p, seed=_seed(char_id, "pred")).to(device),
-                             sample_points(t, seed=_seed(char_id, "true")).to(device))
+        scores = empty_prediction_scores(box_warp)
+    else:
+        scores = geometry_scores(p.to(device), t.to(device), seed=_seed(char_id, "geometry"))
     for name, value in scores.items():
         tally.geometry[name].append(value)
 
@@ -192,7 +204,7 @@ def open_dataset(data: Path, preset: str, split: str, generator: LoadedGenerator
                                           use_features=generator.G.cfg.use_precomputed_features))
 
 
-def summarize(tally: Tally, nets: FeatureNets) -> tuple[dict, dict, list[str]]:
+def summarize(tally: Tally, nets: FeatureNets, box_warp: float) -> tuple[dict, dict, list[str]]:
     """Subset table, geometry row and notes from the tally."""
     subsets, notes = {}, []
     for s in SUBSETS:
@@ -207,46 +219,65 @@ def summarize(tally: Tally, nets: FeatureNets) -> tuple[dict, dict, list[str]]:
     if nets.inception is not None:
         notes.append(f"FID needs >= {MIN_IMAGES} images per set and is biased for sets much smaller than its "
                      f"2048 feature dimensions: read it with the image count beside it")
-    geometry = {"characters": len(tally.geometry[GEOMETRY_METRICS[1]])}
+    geometry = {"characters": len(tally.geometry[GEOMETRY_METRICS[0]])}
     geometry.update({m: float(np.mean(v)) if v else None for m, v in tally.geometry.items()})
     if tally.empty_surfaces:
-        notes.append(f"geometry: no predicted surface (alpha > {PRED_ALPHA_THRESHOLD}) for "
-                     f"{len(tally.empty_surfaces)} character(s) ({', '.join(tally.empty_surfaces[:5])}): F1 0, "
-                     f"left out of the chamfer mean")
+        worst = empty_prediction_scores(box_warp)["chamfer"]
+        notes.append(f"geometry: no predicted surface (alpha > {SURFACE_ALPHA_THRESHOLD:.3f}) for "
+                     f"{len(tally.empty_surfaces)} character(s) ({', '.join(tally.empty_surfaces[:5])}): scored "
+                     f"the worst, F1 0 and chamfer x100 {worst:.1f} (the box diagonal), and counted in the means")
     return subsets, geometry, notes
+
+
+def generator_renderer(G: NovaGenerator, batch: int = 4) -> ViewRenderer:
+    """The ViewRenderer of a generator: its planes of the item's condition images, render_views at its
+    image size with batch cameras per call, the surface at the asked ray count."""
+    def render(item: dict, labels: torch.Tensor, surface_size: int) -> dict[str, torch.Tensor]:
+        planes = make_character_planes(G, item["cond_front"], item["cond_back"], item.get("feat_front"),
+                                       item.get("feat_back"))
+        rendered = list(render_views(G, planes, labels, batch=batch, surface_size=surface_size))
+        return {k: torch.cat([getattr(r, k).cpu() for r in rendered]) for k in ("image", "alpha", "xyz")}
+    return render
+
+
+def score_split(ds: NovaHumanDataset, count: int, render: ViewRenderer, protocol: str, res: int, nets: FeatureNets,
+                device: torch.device, progress: bool = True) -> Tally:
+    """Renders the first count characters of ds through render and scores them against their files."""
+    tally = Tally()
+    for i in tqdm(range(count), desc="measure", unit="char", disable=not progress):
+        item = ds[i]
+        ring_dtype, ring_names = ring_views(ds, i)
+        ring = read_views(ds, i, ring_dtype, ring_names)
+        true = {"rgb": torch.cat([(item["ortho_rgb"] + 1) / 2, ring["rgb"]]),
+                "alpha": torch.cat([item["ortho_alpha"], ring["alpha"]]),
+                "xyz": torch.cat([item["ortho_xyz"], ring["xyz"]])}
+        pred = render(item, torch.cat([item["ortho_label"], ring["label"]]), true["xyz"].shape[-1])
+        pred_rgb, true_rgb = eval_images(pred["image"], res), eval_images(true["rgb"], res)
+        for k, s in enumerate(ORTHO_SUBSETS):
+            score_subset(tally, s, pred_rgb[k:k + 1], true_rgb[k:k + 1], nets, protocol, device)
+        score_subset(tally, "360", pred_rgb[len(ORTHO_SUBSETS):], true_rgb[len(ORTHO_SUBSETS):], nets, protocol, device)
+        score_geometry(tally, item["id"], pred, true, ds.boxwarp, device)
+    return tally
 
 
 def measure(snapshot: Path, name: str, data: Path, preset: str | None, split: str, limit: int | None,
             protocol: str, res: int, nets: FeatureNets, device: torch.device, batch: int = 4,
             chunk: int | None = None, progress: bool = True) -> dict:
-    """Renders and scores the split; returns the results dict that metrics.json holds."""
-    gen = load_generator(snapshot, device, chunk=chunk)  # the trained sample counts
+    """Renders (as generate does) and scores the split; returns the results dict that metrics.json holds."""
+    gen = load_generator(snapshot, device, InferenceSettings(chunk=chunk))
     preset = preset or gen.model.data_preset
     if preset != gen.model.data_preset:
         raise MeasureError(f"{snapshot}: the snapshot models the '{gen.model.data_preset}' preset's box, "
                            f"not '{preset}'")
     ds = open_dataset(data, preset, split, gen)
     count = len(ds) if limit is None else min(limit, len(ds))
-    tally = Tally()
-    for i in tqdm(range(count), desc="measure", unit="char", disable=not progress):
-        item = ds[i]
-        planes = make_character_planes(gen.G, item["cond_front"], item["cond_back"], item.get("feat_front"),
-                                       item.get("feat_back"))
-        ring_dtype, ring_names = ring_views(ds, i)
-        ring = read_views(ds, i, ring_dtype, ring_names)
-        labels = torch.cat([item["ortho_label"], ring["label"]]).to(device)
-        rendered = list(render_views(gen.G, planes, labels, batch=batch))  # at the trained image size
-        pred = {k: torch.cat([getattr(r, k).cpu() for r in rendered]) for k in ("image", "alpha", "xyz")}
-        true = {"rgb": torch.cat([(item["ortho_rgb"] + 1) / 2, ring["rgb"]]),
-                "alpha": torch.cat([item["ortho_alpha"], ring["alpha"]]),
-                "xyz": torch.cat([item["ortho_xyz"], ring["xyz"]])}
-        pred_rgb, true_rgb = eval_images(pred["image"], res), eval_images(true["rgb"], res)
-        for k, s in enumerate(ORTHO_SUBSETS):
-            score_subset(tally, s, pred_rgb[k:k + 1], true_rgb[k:k + 1], nets, protocol, device)
-        score_subset(tally, "360", pred_rgb[len(ORTHO_SUBSETS):], true_rgb[len(ORTHO_SUBSETS):], nets, protocol, device)
-        score_geometry(tally, item["id"], pred, true, device)
-    subsets, geometry, notes = summarize(tally, nets)
+    tally = score_split(ds, count, generator_renderer(gen.G, batch), protocol, res, nets, device, progress)
+    subsets, geometry, notes = summarize(tally, nets, ds.boxwarp)
+    rc = gen.G.renderer.cfg
+    render_text = (f"rendered as generate renders: {rc.n_coarse} + {rc.n_fine} samples per ray, images at "
+                   f"{gen.G.cfg.sr.img_resolution} px, surface points at the true xyza images' {ds.cfg.resolution} px")
     return {"protocol": protocol, "protocol_text": PROTOCOL_TEXT[protocol], "common_text": COMMON_TEXT.format(res=res),
+            "render_text": render_text, "samples_per_ray": [rc.n_coarse, rc.n_fine],
             "snapshot": name, "snapshot_path": str(snapshot), "data": str(data), "preset": preset,
             "renderset": ds.rs.name, "split": split, "characters": count, "resolution": res,
             "subsets": subsets, "geometry": geometry, "unavailable": dict(nets.missing), "notes": notes}

@@ -1,7 +1,7 @@
 """What the measurement reports and how: metric names and labels, the protocol texts, metrics.md/.json.
 
 Takes the results dict training/eval/measure.py returns; gives the markdown page (header with the
-protocol, snapshot and data, a subset table and a geometry row, notes) and writes it with the JSON.
+protocol, the render settings, snapshot and data, a subset table and a geometry row, notes) and writes it with the JSON.
 """
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ PROTOCOL_TEXT = {
 }
 COMMON_TEXT = ("both protocols: images resized to {res} (nearest), composited on white, no crop, 8-bit; "
                "CLIP ViT-B/32 with CLIP's preprocessing; FID with the FID Inception (pytorch-fid's "
-               "network, 2048-d pool features); geometry from 10k surface points per character")
+               "network, 2048-d pool features); geometry: distances from 10k surface points of each cloud to all "
+               "points of the other, per character")
 
 
 def _cell(value: float | None, metric: str, row: dict, unavailable: dict[str, str]) -> str:
@@ -43,7 +44,7 @@ def format_markdown(results: dict) -> str:
     """The results as a markdown page: header (protocol, snapshot, data, count), two tables, notes."""
     unavailable = results["unavailable"]
     lines = [f"# NOVA-3D metrics: {results['protocol']} protocol", "",
-             f"- protocol: {results['protocol_text']}", f"- {results['common_text']}",
+             f"- protocol: {results['protocol_text']}", f"- {results['common_text']}", f"- {results['render_text']}",
              f"- snapshot: {results['snapshot']} ({results['snapshot_path']})",
              f"- data: {results['data']} (preset {results['preset']}, renderset {results['renderset']}, "
              f"split {results['split']}), {results['characters']} character(s)", "",

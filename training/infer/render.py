@@ -1,7 +1,8 @@
-"""Rendering one character from many cameras: the one renderer behind generate, reconstruct, measure
-and the training sample grids.
+"""Rendering one character from many cameras: the one renderer, and the one set of inference settings,
+behind generate, reconstruct, measure and the training sample grids.
 
-Takes a generator, one character's planes (``make_character_planes``, made once per character) and
+Takes a generator built with the inference settings (``InferenceSettings``: load_generator for a
+snapshot, ``inference_generator`` for the trainer's G_ema), one character's planes (``make_character_planes``, made once per character) and
 camera labels (training/infer/cameras.py); gives batches of rendered views (``RenderedViews``): float
 images, alpha and surface points, and their 8-bit forms as files store them. Everything is
 deterministic: the mapping network's mean latent, noise 'const', and the renderer in eval mode (fixed,
@@ -10,12 +11,14 @@ unjittered samples along each ray), so two runs give the same pixels.
 Output size: the neural render runs at neural_resolution * size / img_resolution (at most
 neural_resolution) rays per side, the super-resolution network brings it to img_resolution and the
 result is resized to the requested size; so small previews cost proportionally fewer rays and the
-default size (img_resolution) renders exactly what the model was trained to produce.
+default size (img_resolution) renders exactly what the model was trained to produce. Surface points
+(alpha, xyz) can be asked for at another ray count (``surface_size``): the geometry metrics render them
+at the ground truth's resolution, without the image.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Iterator
 
@@ -23,7 +26,49 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from training.model.triplane import NovaGenerator, Planes
+from training.model.triplane import GeneratorConfig, NovaGenerator, Planes
+from training.model.volumetric_rendering.renderer import RenderConfig
+
+
+@dataclass(frozen=True)
+class InferenceSettings:
+    """How every image users see is rendered: generate, reconstruct, measure (so its table describes
+    those images) and the trainer's sample grids all build their generator from one of these.
+
+    The sample-count rule: ``samples`` coarse and ``samples`` fine samples per ray when given, else
+    ``sample_scale`` times the trained counts (48 + 48 -> 96 + 96 for the body and head presets; a
+    model without fine samples keeps none). Training keeps its own counts for speed; inference takes
+    twice as many, which only changes how finely the field is sampled, never the weights.
+    """
+
+    sample_scale: int = 2
+    """Samples per ray as a multiple of the trained counts (coarse and fine each)."""
+    samples: int | None = None
+    """Coarse and fine samples per ray each, instead of the scaled trained counts (generate's --samples)."""
+    chunk: int | None = None
+    """Rays per batch element per field call (memory only); None: the trained setting."""
+
+    def render_config(self, trained: RenderConfig) -> RenderConfig:
+        """The trained render config with these sample counts and chunk."""
+        n_coarse = self.samples or self.sample_scale * trained.n_coarse
+        n_fine = (self.samples or self.sample_scale * trained.n_fine) if trained.n_fine else 0
+        return replace(trained, n_coarse=n_coarse, n_fine=n_fine, chunk=trained.chunk if self.chunk is None else self.chunk)
+
+    def generator_config(self, trained: GeneratorConfig) -> GeneratorConfig:
+        """A copy of the trained generator config whose renderer uses these settings."""
+        return replace(trained, render=self.render_config(trained.render or RenderConfig(box_warp=trained.box_warp)))
+
+
+def inference_generator(trained: GeneratorConfig, state: dict[str, torch.Tensor], settings: InferenceSettings,
+                        device: torch.device | str = "cpu") -> NovaGenerator:
+    """A generator with the trained config and weights ``state``, rendering with ``settings``: eval
+    mode, no gradients, on device. Its initial weights are drawn under a forked RNG, so building one
+    leaves the global RNG as it was (the trainer's sample grids build one from G_ema at every snapshot).
+    RuntimeError when the state does not fit the config."""
+    with torch.random.fork_rng(devices=[]):
+        G = NovaGenerator(settings.generator_config(trained))
+    G.load_state_dict(state)
+    return G.to(device).eval().requires_grad_(False)
 
 
 @torch.no_grad()
@@ -64,14 +109,14 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
 class RenderedViews:
     """A batch of b rendered views of one character, on the render device.
 
-    ``image`` is what the metrics compare; ``alpha`` and ``xyz`` are the neural render's, unresized
-    (the geometry metrics' surface points); ``rgb`` and ``xyza`` are the 8-bit images files store.
+    ``image`` is what the metrics compare; ``alpha`` and ``xyz`` are rendered at the surface ray count,
+    unresized (the geometry metrics' surface points); ``rgb`` and ``xyza`` are the 8-bit images files store.
     """
 
     image: torch.Tensor
     """(b, 3, size, size) in [0, 1]: the super-resolved image, resized to the requested size."""
     alpha: torch.Tensor
-    """(b, 1, r, r) accumulated alpha at the neural render's r rays per side."""
+    """(b, 1, r, r) accumulated alpha at r rays per side (the neural render's unless surface_size)."""
     xyz: torch.Tensor
     """(b, 3, r, r) the expected surface point of each ray, in world units."""
     box_warp: float
@@ -93,9 +138,10 @@ class RenderedViews:
 
 @torch.no_grad()
 def render_views(G: NovaGenerator, planes: Planes, labels: torch.Tensor, size: int | None = None,
-                 batch: int = 4) -> Iterator[RenderedViews]:
+                 batch: int = 4, surface_size: int | None = None) -> Iterator[RenderedViews]:
     """Render planes of ONE character from labels (V, 25), batch cameras per call, at size x size
-    (default: the model's image resolution); yields RenderedViews in label order."""
+    (default: the model's image resolution); yields RenderedViews in label order. surface_size: rays
+    per side of alpha and xyz (default: the neural render's); another count renders them again, alone."""
     if batch < 1:
         raise ValueError(f"batch must be >= 1, got {batch}")
     device = planes.front.device
@@ -108,5 +154,7 @@ def render_views(G: NovaGenerator, planes: Planes, labels: torch.Tensor, size: i
                             for p in (planes.front, planes.back, planes.ws)))
         out = G.render(expanded, lab, resolution=rays, noise_mode="const")
         image = _resize(out.image.float(), size, "bilinear")
-        yield RenderedViews(image=(image + 1) / 2, alpha=out.alpha.float(), xyz=out.xyz.float(),
+        surface = out if surface_size in (None, rays) else G.renderer(G.field(expanded), lab, surface_size,
+                                                                        G.cfg.near, G.cfg.far)
+        yield RenderedViews(image=(image + 1) / 2, alpha=surface.alpha.float(), xyz=surface.xyz.float(),
                             box_warp=G.cfg.box_warp)

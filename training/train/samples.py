@@ -2,7 +2,9 @@
 
 Takes G_ema and the run's configs; gives a PNG whose rows are characters and whose columns are the two
 input images, then G_ema's renders from the front, back, left and right ortho cameras, rendered by
-training/infer/render.py's render_views like every other image the project writes. Deterministic
+training/infer/render.py's render_views with the inference settings, like every image generate,
+reconstruct and measure make (G_ema is trained with fewer samples per ray; the grid renders through a
+generator built from its weights with the inference settings, so it shows what users will see). Deterministic
 (mean latent, constant noise, no ray jitter) and it does not touch the global RNG, so writing samples
 never changes the training run.
 """
@@ -17,7 +19,7 @@ from PIL import Image
 
 from training.data.checks import DatasetError
 from training.data.dataset import DatasetConfig, NovaHumanDataset
-from training.infer.render import make_character_planes, render_views, to_uint8
+from training.infer.render import InferenceSettings, inference_generator, make_character_planes, render_views, to_uint8
 from training.model.triplane import NovaGenerator, Planes
 from training.train.presets import ModelConfig
 
@@ -39,11 +41,13 @@ def sample_characters(cfg, model_cfg: ModelConfig, n: int) -> dict | None:
 
 
 @torch.no_grad()
-def render_grid(G: NovaGenerator, batch: dict) -> np.ndarray:
-    """(N * S, (2 + views) * S, 3) uint8: per character its inputs and its ortho renders at the image size.
-    The planes of all N characters are made in one call (batch size changes the backbone's float rounding)."""
-    G.eval()
-    device = next(G.parameters()).device
+def render_grid(G_ema: NovaGenerator, model_cfg: ModelConfig, batch: dict,
+                settings: InferenceSettings = InferenceSettings()) -> np.ndarray:
+    """(N * S, (2 + views) * S, 3) uint8: per character its inputs and its ortho renders at the image size,
+    by G_ema's weights (its trained config: model_cfg) rendering with settings. The planes of all N
+    characters are made in one call (batch size changes the backbone's float rounding)."""
+    device = next(G_ema.parameters()).device
+    G = inference_generator(model_cfg.generator, G_ema.state_dict(), settings, device)
     size = G.cfg.sr.img_resolution
     planes = make_character_planes(G, batch["cond_front"], batch["cond_back"], batch.get("feat_front"),
                                    batch.get("feat_back"))  # one backbone call, as in training
@@ -58,10 +62,10 @@ def render_grid(G: NovaGenerator, batch: dict) -> np.ndarray:
     return np.concatenate(rows, axis=0)
 
 
-def save_sample_grid(G: NovaGenerator, cfg, model_cfg: ModelConfig, path: Path) -> Path | None:
+def save_sample_grid(G_ema: NovaGenerator, cfg, model_cfg: ModelConfig, path: Path) -> Path | None:
     """render_grid of the run's first cfg.n_sample_chars characters, saved at path (None: no characters)."""
     batch = sample_characters(cfg, model_cfg, cfg.n_sample_chars)
     if batch is None:
         return None
-    Image.fromarray(render_grid(G, batch)).save(path)
+    Image.fromarray(render_grid(G_ema, model_cfg, batch)).save(path)
     return path

@@ -50,3 +50,26 @@ def test_reconstruction_falls_and_stays_finite(body_root, tmp_path):
     after = _recon(trainer, fixed)
     print(f"G_recon on a training batch {before:.2f} -> {after:.2f}")
     assert trainer.nan_skips == 0 and after < 0.95 * before  # measured: 118.4 -> 107.0 (-10%)
+
+
+def test_snapshot_from_before_the_groups_resumes_with_its_adam_moments(body_root, tmp_path):
+    """Old snapshots hold opt_G as one group over G.parameters(); resuming moves each parameter's Adam
+    moments to it in the grouped optimizer."""
+    cfg = TrainConfig(run_dir=str(tmp_path), data=str(body_root), preset="tiny", workers=0, device="cpu",
+                      loss=LossConfig(density_reg_points=64))
+    trainer = Trainer(cfg)
+    trainer.train_step(next(iter(trainer.loader())))
+    state = trainer.state_dict()
+    grouped = state["opt_G"]
+    by_param = {id(p): grouped["state"][k] for k, p in
+                enumerate(p for g in trainer.opt_G.param_groups for p in g["params"])}
+    params = list(trainer.G.parameters())
+    old = {"state": {k: by_param[id(p)] for k, p in enumerate(params)},
+           "param_groups": [dict(grouped["param_groups"][0], params=list(range(len(params))))]}
+    resumed = Trainer(cfg)
+    resumed.load_state_dict(dict(state, opt_G=old))
+    names = dict(trainer.G.named_parameters())
+    for name, p in resumed.G.named_parameters():
+        torch.testing.assert_close(resumed.opt_G.state[p]["exp_avg"], trainer.opt_G.state[names[name]]["exp_avg"],
+                                   rtol=0, atol=0)
+    assert len(resumed.opt_G.param_groups) == 4

@@ -188,11 +188,27 @@ class Trainer:
                 "train_config": json.dumps(asdict(self.cfg)), "model_config": json.dumps(asdict(self.model_cfg))}
 
     def load_state_dict(self, state: dict) -> None:
-        for name in ("G", "G_ema", "D", "opt_G", "opt_D"):
+        for name in ("G", "G_ema", "D", "opt_D"):
             getattr(self, name).load_state_dict(state[name])
+        self.opt_G.load_state_dict(self._in_current_groups(state["opt_G"]))
         self.gen.set_state(state["gen"])
         set_rng_state(state["rng"])
         self.nimg, self.step, self.nan_skips = (state["progress"][k] for k in ("nimg", "step", "nan_skips"))
+
+    def _in_current_groups(self, saved: dict) -> dict:
+        """opt_G's state laid out in the current parameter groups. Snapshots made before G's learning
+        rates were grouped hold one group over G.parameters() in order; their Adam moments are moved to
+        the same parameters in the groups, with the current groups' hyperparameters."""
+        current = self.opt_G.state_dict()
+        if len(saved["param_groups"]) == len(current["param_groups"]):
+            return saved
+        if len(saved["param_groups"]) != 1:
+            raise ValueError(f"opt_G in the snapshot has {len(saved['param_groups'])} parameter groups; "
+                             f"this trainer has {len(current['param_groups'])}")
+        old_index = {id(p): k for k, p in enumerate(self.G.parameters())}
+        in_group_order = [old_index[id(p)] for group in self.opt_G.param_groups for p in group["params"]]
+        state = {new: saved["state"][old] for new, old in enumerate(in_group_order) if old in saved["state"]}
+        return {"state": state, "param_groups": current["param_groups"]}
 
     # ---------------------------------------------------------------- steps
     def _draw(self) -> tuple[torch.Tensor, torch.Tensor]:

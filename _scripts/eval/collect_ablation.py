@@ -36,7 +36,7 @@ SHARED = ("kimg", "batch", "seed", "preset")
 def value(results: dict, section: str, key: str) -> float | None:
     row = results["geometry"] if section == "geometry" else results["subsets"].get(section, {})
     v = row.get(key)
-    return float(v) if isinstance(v, (int, float)) else None
+    return float(v) if isinstance(v, (int, float, str)) else None  # str: 'inf' in strict JSON
 
 
 def train_config(results: dict) -> dict:

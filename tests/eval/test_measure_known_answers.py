@@ -160,3 +160,26 @@ def test_true_surface_scored_as_the_prediction_is_exact():
     M.score_geometry(tally, "coarse", {k: v[..., ::4, ::4] for k, v in true.items()}, true, 2.1, torch.device("cpu"))
     assert {m: v[0] for m, v in tally.geometry.items()} == {"chamfer": 0.0, "f1@5": 100.0, "f1@10": 100.0}
     assert tally.geometry["f1@5"][1] < 20 and tally.geometry["chamfer"][1] > 1
+
+
+def test_metrics_json_is_strict_json_with_an_infinite_psnr(tmp_path):
+    """A perfect PSNR is infinite; metrics.json stays standard JSON (no bare Infinity) and reads back."""
+    import json
+
+    from training.eval.report import write_outputs
+
+    results = {"protocol": "standard", "protocol_text": "", "common_text": "", "render_text": "", "snapshot": "s",
+               "snapshot_path": "p",
+               "data": "d", "preset": "body", "renderset": "r", "split": "test", "characters": 1,
+               "subsets": {"front": {"images": 1, "psnr": float("inf"), "ssim": 100.0, "lpips": None, "clip": None,
+                                     "fid": None}},
+               "geometry": {"characters": 1, "chamfer": 0.0, "f1@5": 100.0, "f1@10": 100.0},
+               "unavailable": {}, "notes": []}
+    _, js = write_outputs(results, tmp_path)
+
+    def no_constants(name):
+        raise AssertionError(f"non-standard JSON constant {name}")
+
+    loaded = json.loads(js.read_text(), parse_constant=no_constants)
+    assert float(loaded["subsets"]["front"]["psnr"]) == float("inf")
+    assert loaded["geometry"]["f1@10"] == 100.0

@@ -6,6 +6,7 @@ protocol, the render settings, snapshot and data, a subset table and a geometry 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from training.metrics.geometry import THRESHOLDS, threshold_name
@@ -63,10 +64,22 @@ def format_markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def strict_json(value):
+    """results with non-finite numbers as the strings "inf", "-inf" and "nan" (PSNR of identical images
+    is infinite), so metrics.json is standard JSON that any parser reads; float(s) turns them back."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json(v) for v in value]
+    return value
+
+
 def write_outputs(results: dict, out: Path) -> tuple[Path, Path]:
-    """<out>/metrics.md and <out>/metrics.json."""
+    """<out>/metrics.md and <out>/metrics.json (strict JSON, see strict_json)."""
     out.mkdir(parents=True, exist_ok=True)
     md, js = out / "metrics.md", out / "metrics.json"
     md.write_text(format_markdown(results))
-    js.write_text(json.dumps(results, indent=2) + "\n")
+    js.write_text(json.dumps(strict_json(results), indent=2, allow_nan=False) + "\n")
     return md, js

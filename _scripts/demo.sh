@@ -23,7 +23,9 @@ echo "== 3/5 training cpu_tiny for $kimg kimg (about 9 minutes on 2 cores)"
 rm -rf "$runs/cpu_tiny/00000"
 "$py" -m _train.train --name cpu_tiny --preset tiny --data "$data" --outdir "$runs" --device cpu --batch 1 \
     --kimg "$kimg" --tick 0.1 --snap 100 --workers 1
-snapshot=$(ls "$runs"/cpu_tiny/00000/network-snapshot-*.pt | tail -n 1)
+# the newest snapshot by progress (ls order puts network-snapshot-000000.004.pt before -000000.pt)
+snapshot=$("$py" -c 'import sys; from training.train.snapshot import resolve_snapshot; print(resolve_snapshot(sys.argv[1]))' \
+    "$runs/cpu_tiny/00000")
 query="cpu_tiny-00000-$(basename "$snapshot" .pt | sed 's/network-snapshot-//')"
 
 echo "== 4/5 generate test characters ($query): ortho views, spin, turntable gif/mp4, mesh"

@@ -5,8 +5,9 @@
     torchrun --nnodes=2 --node_rank=R --rdzv_endpoint=HOST:29500 --nproc_per_node=8 -m _train.train ...
 
 Runs are written to OUTDIR/NAME/RUN (RUN = 00000, 00001, ...): config.json, metrics.jsonl (one line per
-tick), network-snapshot-<kimg>.pt and samples-<kimg>.png. The inference scripts find a snapshot by the
-query NAME-RUN-KIMG. --resume takes a run folder (its newest snapshot) or a snapshot file and
+tick), network-snapshot-<kimg>.pt and samples-<kimg>.png (a later snapshot within the same whole kimg is
+<kimg>.<images past it>, e.g. 000000.008). The inference scripts find a snapshot by the query NAME-RUN-KIMG.
+The run folder is created once the dataset has opened and its first batch has been read. --resume takes a run folder (its newest snapshot) or a snapshot file and
 continues in that folder exactly where it stopped, with the snapshot's training config: --kimg, --tick,
 --snap, --workers and --device may change; any other flag that differs from the snapshot's value is
 refused (exit 2) unless --override-config. --resume-d starts D of a new run from a snapshot or a D

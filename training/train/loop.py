@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -155,6 +156,7 @@ class Trainer:
             use_features=cfg.use_features, seed=cfg.seed))
         self.gen = torch.Generator().manual_seed(cfg.seed + 1)  # z and regulariser noise, global batch
         self.nimg = self.step = self.nan_skips = 0
+        self.snapshot_nimg: int | None = None  # progress of the run's last snapshot (written or resumed from)
 
     def _distributed(self, module: PhaseModule) -> torch.nn.Module:
         if self.dist.world_size == 1:
@@ -194,6 +196,7 @@ class Trainer:
         self.gen.set_state(state["gen"])
         set_rng_state(state["rng"])
         self.nimg, self.step, self.nan_skips = (state["progress"][k] for k in ("nimg", "step", "nan_skips"))
+        self.snapshot_nimg = self.nimg
 
     def _in_current_groups(self, saved: dict) -> dict:
         """opt_G's state laid out in the current parameter groups. Snapshots made before G's learning
@@ -280,9 +283,24 @@ class Trainer:
                                            pin_memory=self.device.type == "cuda", drop_last=True)
 
     def save_snapshot(self) -> Path:
-        path = self.run_dir / snapshot_name(self.nimg // 1000)
+        path = self.run_dir / snapshot_name(self.nimg, self.snapshot_nimg)
         atomic_save(self.state_dict(), path)
+        self.snapshot_nimg = self.nimg
         return path
+
+    def _drop_redone_metrics(self) -> None:
+        """On resume: keep only the metrics.jsonl ticks up to the snapshot's step, since the ticks after
+        it are run (and logged) again. Rewritten atomically, so an interruption leaves the old file."""
+        path = self.run_dir / "metrics.jsonl"
+        if not path.is_file():
+            return
+        lines = path.read_text().splitlines(keepends=True)
+        kept = [line for line in lines if line.strip() and json.loads(line).get("step", 0) <= self.step]
+        if len(kept) == len(lines):
+            return
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text("".join(kept))
+        os.replace(tmp, path)
 
     def run(self, resume_state: dict | None = None) -> None:
         cfg, main = self.cfg, self.dist.is_main
@@ -297,15 +315,19 @@ class Trainer:
             report = init_discriminator(self.D, Path(cfg.resume_d))
             if main:
                 print(report)
+        # the first batch reads the training files: a broken dataset fails here, before the run folder exists
+        first = [next(batches)] if self.nimg < total else []
         if main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
+            if resume_state is not None:
+                self._drop_redone_metrics()
             record = {**asdict(cfg), "perceptual_loss": self.perceptual_desc}
             (self.run_dir / "config.json").write_text(json.dumps(record, indent=2))
             print(f"perceptual loss: {self.perceptual_desc}")
         tick_nimg, tick_start, sums, ticks_done = self.nimg, time.time(), {}, 0
         bar = tqdm(total=total, initial=self.nimg, unit="img", disable=not main, dynamic_ncols=True)
         while self.nimg < total:
-            stats = self.train_step(next(batches))
+            stats = self.train_step(first.pop() if first else next(batches))
             bar.update(cfg.batch)
             for k, v in stats.items():
                 sums.setdefault(k, []).append(v)
@@ -335,7 +357,8 @@ class Trainer:
     def _snapshot(self) -> None:
         if self.dist.is_main:
             path = self.save_snapshot()
-            save_sample_grid(self.G_ema, self.cfg, self.model_cfg, path.with_name(f"samples-{self.nimg // 1000:06d}.png"))
+            grid = path.name.replace("network-snapshot-", "samples-").removesuffix(".pt") + ".png"
+            save_sample_grid(self.G_ema, self.cfg, self.model_cfg, path.with_name(grid))
 
 
 def train(cfg: TrainConfig, resume_state: dict | None = None) -> Trainer:

@@ -4,14 +4,16 @@ names a snapshot in them.
 A query like ``human_mv_panic3d_mask_encoder_attention-00001-000920`` names
 ``<runs>/human_mv_panic3d_mask_encoder_attention/00001/network-snapshot-000920.pt`` (runs default:
 ``$PROJECT_DN/_train/eg3dc/runs``, the trainer's default --outdir). The run name may itself contain
-dashes; RUN and KIMG are the last two fields.
+dashes; RUN and KIMG are the last two fields. KIMG may carry three decimals (``000000.008``), naming a
+later snapshot within the same whole kimg (training.train.snapshot.snapshot_name).
 """
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
-from training.train.snapshot import snapshot_name
+KIMG_RE = re.compile(r"(\d+)(?:\.(\d{3}))?")
 
 
 def default_runs_root() -> Path:
@@ -34,11 +36,14 @@ def next_run_folder(root: Path, name: str) -> Path:
 def resolve_inferquery(query: str, runs_root: Path | None = None) -> Path:
     """NAME-RUN-KIMG -> the snapshot file; one-line errors naming what is missing."""
     parts = query.rsplit("-", 2)
-    if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
-        raise ValueError(f"inferquery '{query}' is not NAME-RUN-KIMG (e.g. cpu_tiny-00000-000002)")
-    name, run, kimg = parts
+    kimg = KIMG_RE.fullmatch(parts[-1])
+    if len(parts) != 3 or not parts[1].isdigit() or kimg is None:
+        raise ValueError(f"inferquery '{query}' is not NAME-RUN-KIMG (e.g. cpu_tiny-00000-000002 or "
+                         f"cpu_tiny-00000-000000.008)")
+    name, run = parts[:2]
     root = Path(runs_root) if runs_root is not None else default_runs_root()
-    path = run_folder(root, name, int(run)) / snapshot_name(int(kimg))
+    images = f".{kimg.group(2)}" if kimg.group(2) else ""
+    path = run_folder(root, name, int(run)) / f"network-snapshot-{int(kimg.group(1)):06d}{images}.pt"
     if not path.is_file():
         run_dir = path.parent
         have = sorted(p.name for p in run_dir.glob("network-snapshot-*.pt")) if run_dir.is_dir() else []

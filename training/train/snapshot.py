@@ -17,11 +17,25 @@ import numpy as np
 import torch
 from torch import nn
 
-SNAPSHOT_RE = re.compile(r"network-snapshot-(\d{6})\.pt$")
+# KIMG is whole kimg (six digits), or kimg with three decimals (the image count) for a snapshot that
+# shares its whole kimg with an earlier one: 000000, 000000.008, 000000.012, 000001, ...
+SNAPSHOT_RE = re.compile(r"network-snapshot-(\d{6})(?:\.(\d{3}))?\.pt$")
 
 
-def snapshot_name(kimg: int) -> str:
-    return f"network-snapshot-{kimg:06d}.pt"
+def snapshot_name(nimg: int, previous_nimg: int | None = None) -> str:
+    """The file name of a snapshot at nimg images. The first snapshot within a whole kimg (after
+    previous_nimg, the run's last snapshot) keeps the plain six-digit kimg name; a later one within the
+    same kimg adds the images past it as three decimals, so no snapshot of a short run overwrites another."""
+    kimg, rest = divmod(nimg, 1000)
+    if previous_nimg is None or previous_nimg // 1000 < kimg:
+        return f"network-snapshot-{kimg:06d}.pt"
+    return f"network-snapshot-{kimg:06d}.{rest:03d}.pt"
+
+
+def snapshot_order(path: Path) -> tuple[int, int]:
+    """Sort key of a snapshot file name: whole kimg, then the images past it (-1: the plain name, first)."""
+    m = SNAPSHOT_RE.search(path.name)
+    return int(m.group(1)), int(m.group(2)) if m.group(2) else -1
 
 
 def atomic_save(obj: dict, path: Path) -> None:
@@ -39,9 +53,9 @@ def atomic_save(obj: dict, path: Path) -> None:
 
 
 def list_snapshots(run_dir: Path) -> list[Path]:
-    """Snapshots of a run folder, oldest first (by kimg)."""
+    """Snapshots of a run folder, oldest first (by kimg, then images)."""
     found = [p for p in Path(run_dir).glob("network-snapshot-*.pt") if SNAPSHOT_RE.search(p.name)]
-    return sorted(found, key=lambda p: int(SNAPSHOT_RE.search(p.name).group(1)))
+    return sorted(found, key=snapshot_order)
 
 
 def resolve_snapshot(path: Path) -> Path:

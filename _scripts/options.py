@@ -120,7 +120,7 @@ def query_name(path: Path, inferquery: str | None) -> str:
     runs-layout path, else the file's stem."""
     if inferquery is not None:
         return inferquery
-    m = re.fullmatch(r"network-snapshot-(\d+)\.pt", path.name)
+    m = re.fullmatch(r"network-snapshot-(\d+(?:\.\d{3})?)\.pt", path.name)
     run = path.parent.name
     return f"{path.parent.parent.name}-{run}-{m.group(1)}" if m and run.isdigit() else path.stem
 

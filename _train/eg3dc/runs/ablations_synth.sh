@@ -76,7 +76,9 @@ for cfg in $configs; do
         --batch "$batch" --kimg "$kimg" --tick 0.1 --snap 1000 --workers 1 --seed "$seed" $flags \
         > "$out/logs/$cfg-train.log" 2>&1 || { tail -n 20 "$out/logs/$cfg-train.log" >&2; exit 1; }
     t1=$(date +%s)
-    snapshot=$(ls "$runs/$name"/00000/network-snapshot-*.pt | tail -n 1)
+    # the newest snapshot by progress (ls order puts network-snapshot-000000.004.pt before -000000.pt)
+    snapshot=$("$py" -c 'import sys; from training.train.snapshot import resolve_snapshot; print(resolve_snapshot(sys.argv[1]))' \
+        "$runs/$name/00000")
     query="$name-00000-$(basename "$snapshot" .pt | sed 's/network-snapshot-//')"
     echo "== $cfg: measuring $query on the test split"
     "$py" -m _scripts.eval.measure --inferquery "$query" --runs "$runs" --data "$data" --out "$metrics" \

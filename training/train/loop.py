@@ -14,7 +14,7 @@ import copy
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -136,9 +136,9 @@ class Trainer:
         self.run_dir = Path(cfg.run_dir)
         torch.manual_seed(cfg.seed)  # the same initial networks on every rank
         mc = model or model_config(cfg.preset, cfg.fusion, cfg.encoder, cfg.mask_d, cfg.superresolution)
-        mc.generator.use_precomputed_features = cfg.use_features
-        if cfg.mbstd_group is not None:
-            mc.discriminator.mbstd_group_size = cfg.mbstd_group
+        mc = replace(mc, generator=replace(mc.generator, use_precomputed_features=cfg.use_features))
+        if cfg.mbstd_group is not None:  # copies, so a ModelConfig passed in is never changed
+            mc = replace(mc, discriminator=replace(mc.discriminator, mbstd_group_size=cfg.mbstd_group))
         self.model_cfg = mc
         self.G = NovaGenerator(mc.generator).to(self.device)
         self.D = DualDiscriminator(mc.discriminator).to(self.device)

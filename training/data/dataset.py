@@ -28,6 +28,22 @@ from training.data.checks import DatasetError, load_meta, read_split_ids
 MIRROR_VIEWS = {"left": "right", "right": "left"}
 
 
+def read_png(path: Path, mode: str = "RGBA", size: int | None = None, resample: int = Image.BOX) -> torch.Tensor:
+    """A PNG as float (C, H, W) in [0, 1], converted to mode and resized to size x size when given (as
+    stored when None); a missing or bad file raises DatasetError naming it, in one line."""
+    try:
+        with Image.open(path) as im:
+            im = im.convert(mode)
+            if size is not None and im.size != (size, size):
+                im = im.resize((size, size), resample)
+            arr = np.asarray(im, dtype=np.float32) / 255.0
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: missing file") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise DatasetError(f"{path}: unreadable or truncated PNG ({exc})") from None
+    tensor = torch.from_numpy(arr.copy())
+    return tensor[None] if tensor.ndim == 2 else tensor.permute(2, 0, 1)
+
 @dataclass
 class DatasetConfig:
     """Where the data is and what to serve."""
@@ -116,20 +132,8 @@ class NovaHumanDataset(torch.utils.data.Dataset):
 
     def _read(self, dtype: str, char_id: str, view: str, size: int, mode: str = "RGBA",
               resample: int = Image.BOX) -> torch.Tensor:
-        """A PNG as float (C, size, size) in [0, 1]; bad files raise DatasetError naming the file."""
-        path = self.rs.path(dtype, char_id, view)
-        try:
-            with Image.open(path) as im:
-                im = im.convert(mode)
-                if im.size != (size, size):
-                    im = im.resize((size, size), resample)
-                arr = np.asarray(im, dtype=np.float32) / 255.0
-        except FileNotFoundError:
-            raise DatasetError(f"{path}: missing file") from None
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-            raise DatasetError(f"{path}: unreadable or truncated PNG ({exc})") from None
-        tensor = torch.from_numpy(arr.copy())
-        return tensor[None] if tensor.ndim == 2 else tensor.permute(2, 0, 1)
+        """A view's PNG as float (C, size, size) in [0, 1] (read_png)."""
+        return read_png(self.rs.path(dtype, char_id, view), mode, size, resample)
 
     def _feature(self, char_id: str, side: str) -> torch.Tensor:
         """A released ortho_katepca_chonk feature map: a pickled (1,)512x8x8 tensor or array."""

@@ -34,11 +34,10 @@ from typing import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from training.data.checks import DatasetError, stored_size
-from training.data.dataset import DatasetConfig, NovaHumanDataset
+from training.data.dataset import DatasetConfig, NovaHumanDataset, read_png
 from training.data.layout import DTYPE_GROUPS, SPIN_INDICES, random_view_name
 from training.eval.report import COMMON_TEXT, GEOMETRY_METRICS, IMAGE_METRICS, ORTHO_SUBSETS, PROTOCOL_TEXT, SUBSETS
 from training.infer.load import LoadedGenerator, load_generator
@@ -103,18 +102,6 @@ def eval_images(images: torch.Tensor, res: int) -> torch.Tensor:
     return images
 
 
-def _read_png(path: Path) -> torch.Tensor:
-    """An RGBA PNG as float (4, H, W) in [0, 1]; one-line DatasetError naming a bad file."""
-    try:
-        with Image.open(path) as im:
-            arr = np.asarray(im.convert("RGBA"), dtype=np.float32) / 255.0
-    except FileNotFoundError:
-        raise DatasetError(f"{path}: missing file") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise DatasetError(f"{path}: unreadable or truncated PNG ({exc})") from None
-    return torch.from_numpy(arr.copy()).permute(2, 0, 1)
-
-
 def ring_views(ds: NovaHumanDataset, index: int) -> tuple[str, list[str]]:
     """The 360 subset of a character: its rgb60 ring (elevation 0) when it has one, else its random views."""
     char = ds.chars[index]
@@ -130,8 +117,8 @@ def read_views(ds: NovaHumanDataset, index: int, dtype: str, views: list[str]) -
     xyza_dtype = DTYPE_GROUPS[dtype][1]
     rgb, alpha, xyz, labels = [], [], [], []
     for view in views:
-        rgba = _read_png(ds.rs.path(dtype, char.char_id, view))
-        xyza = _read_png(ds.rs.path(xyza_dtype, char.char_id, view))
+        rgba = read_png(ds.rs.path(dtype, char.char_id, view))
+        xyza = read_png(ds.rs.path(xyza_dtype, char.char_id, view))
         rgb.append(rgba[:3] * rgba[3:] + 1 - rgba[3:])
         alpha.append(xyza[3:])
         xyz.append(xyza[:3] * ds.boxwarp - ds.boxwarp / 2)

@@ -27,6 +27,7 @@ from training.model.encoder import EncoderKind
 from training.model.fusion import FusionMode
 from training.train.distributed import Device
 from training.train.loop import AmpMode, ResumeConflict, TrainConfig, resumed_config, train
+from training.data.mix import parse_weights
 from training.train.loss import LossConfig
 from training.train.presets import MODEL_PRESETS
 from training.train.runs import default_runs_root, next_run_folder
@@ -36,7 +37,8 @@ from training.train.snapshot import load_snapshot, resolve_snapshot
 # config types (TrainConfig, LossConfig and the model configs' Literal types), so they are defined once.
 # The run-size options (--preset, --batch, --kimg, ...) keep the paper's defaults; TrainConfig's are test-sized.
 NOT_CONFIG = ("name", "outdir", "resume", "override_config", "dry_run")  # flags that are no TrainConfig field
-FIELD_OF_PARAM = {"gamma": "loss.r1_gamma", "gamma_mask": "loss.r1_gamma_mask"}
+FIELD_OF_PARAM = {"gamma": "loss.r1_gamma", "gamma_mask": "loss.r1_gamma_mask",
+                  "recon_random_views": "loss.recon_random_views"}
 
 
 def given_fields(ctx: click.Context) -> dict[str, str]:
@@ -47,8 +49,10 @@ def given_fields(ctx: click.Context) -> dict[str, str]:
 
 @click.command(help=__doc__, context_settings={"show_default": True, "max_content_width": 110})
 @click.option("--name", required=True, help="Run name (the NAME of NAME-RUN-KIMG queries).")
-@click.option("--data", "data", type=click.Path(path_type=Path), default=Path("_data/lustrous"),
-              help="Data root holding renders/ and subsets/.")
+@click.option("--data", "data", type=click.Path(path_type=Path), multiple=True, default=[Path("_data/lustrous")],
+              help="Data root holding renders/ and subsets/; repeat it to train on several roots together.")
+@click.option("--data-weights", default="", help="Sampling weight per --data root, comma-separated (e.g. 0.7,0.3); "
+              "default: in proportion to their training characters.")
 @click.option("--preset", type=click.Choice(MODEL_PRESETS), default="body", help="Model preset (tiny: CPU demo/tests).")
 @click.option("--data-preset", type=click.Choice(["", *DATA_PRESETS]), default=TrainConfig.data_preset,
               help="Dataset preset; default: the model preset's (tiny -> body).")
@@ -63,6 +67,12 @@ def given_fields(ctx: click.Context) -> dict[str, str]:
 @click.option("--mask-d/--no-mask-d", default=TrainConfig.mask_d, help="Discriminator mask branch.")
 @click.option("--sr/--no-sr", "superresolution", default=TrainConfig.superresolution, help="Super-resolution module.")
 @click.option("--use-features", is_flag=True, help="Add the dataset's ortho_katepca_chonk features at 8x8.")
+@click.option("--recon-warmup", "recon_warmup_kimg", type=float, default=TrainConfig.recon_warmup_kimg,
+              help="First kimg on the reconstruction losses only (no GAN, no D steps).")
+@click.option("--views-per-item", type=int, default=TrainConfig.views_per_item,
+              help="Random views per character and step (GAN cameras; reconstruction targets with --recon-views).")
+@click.option("--recon-views/--no-recon-views", "recon_random_views", default=LossConfig.recon_random_views,
+              help="Reconstruction losses on the random views too, not only the four ortho views.")
 @click.option("--lr-g", type=float, default=TrainConfig.lr_g)
 @click.option("--lr-d", type=float, default=TrainConfig.lr_d)
 @click.option("--gamma", type=float, default=LossConfig.r1_gamma, help="R1 weight on the image.")
@@ -80,9 +90,10 @@ def given_fields(ctx: click.Context) -> dict[str, str]:
 @click.option("--amp", type=click.Choice(get_args(AmpMode)), default=TrainConfig.amp,
               help="bf16 autocast of the main phases: auto = on CUDA; regularisers stay float32.")
 @click.option("--dry-run", is_flag=True, help="Print the resolved configuration and exit.")
-def main(name: str, data: Path, preset: str, data_preset: str, outdir: Path | None, batch: int, kimg: float,
+def main(name: str, data: tuple[Path, ...], data_weights: str, preset: str, data_preset: str, outdir: Path | None, batch: int, kimg: float,
          tick_kimg: float, snap_ticks: int, fusion: str, encoder: str, mask_d: bool, superresolution: bool,
-         use_features: bool, lr_g: float, lr_d: float, gamma: float, gamma_mask: float, resume: Path | None,
+         use_features: bool, recon_warmup_kimg: float, views_per_item: int, recon_random_views: bool, lr_g: float,
+         lr_d: float, gamma: float, gamma_mask: float, resume: Path | None,
          override_config: bool, resume_d: str, strict: bool, seed: int, workers: int, device: str, amp: str,
          dry_run: bool) -> None:
     state = None
@@ -95,11 +106,17 @@ def main(name: str, data: Path, preset: str, data_preset: str, outdir: Path | No
         run_dir = resume.parent
     else:
         run_dir = next_run_folder(outdir or default_runs_root(), name)
-    cfg = TrainConfig(run_dir=str(run_dir), data=str(data), preset=preset, data_preset=data_preset, fusion=fusion,
+    try:
+        weights = parse_weights(data_weights, len(data))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--data-weights") from None
+    cfg = TrainConfig(run_dir=str(run_dir), data=str(data[0]), extra_data=tuple(str(d) for d in data[1:]),
+                      data_weights=weights, recon_warmup_kimg=recon_warmup_kimg, views_per_item=views_per_item,
+                      preset=preset, data_preset=data_preset, fusion=fusion,
                       encoder=encoder, mask_d=mask_d, superresolution=superresolution, use_features=use_features,
                       batch=batch, kimg=kimg, tick_kimg=tick_kimg, snap_ticks=snap_ticks, lr_g=lr_g, lr_d=lr_d,
                       seed=seed, workers=workers, device=device, amp=amp, resume_d=resume_d, strict=strict,
-                      loss=LossConfig(r1_gamma=gamma, r1_gamma_mask=gamma_mask))
+                      loss=LossConfig(r1_gamma=gamma, r1_gamma_mask=gamma_mask, recon_random_views=recon_random_views))
     if state is not None:
         try:
             cfg = resumed_config(state, cfg, given_fields(click.get_current_context()), override_config)

@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from dnnlib import dataclass_from_dict
 from training.data.dataset import DatasetConfig, NovaHumanDataset
+from training.data.mix import MixedDataset
 from training.model.discriminator import DualDiscriminator
 from training.model.encoder import EncoderKind
 from training.model.fusion import FusionMode
@@ -43,6 +44,8 @@ RUN_LENGTH_FIELDS = ("kimg", "tick_kimg", "snap_ticks", "workers", "device")  # 
 class TrainConfig:
     run_dir: str
     data: str  # data root holding renders/ and subsets/
+    extra_data: tuple[str, ...] = ()  # more data roots trained on together with `data` (e.g. real characters)
+    data_weights: tuple[float, ...] = ()  # sampling weight of each root (data, *extra_data); () = by size
     preset: ModelPreset = "tiny"  # tiny uses the body data layout
     data_preset: str = ""  # a key of training.data.layout.PRESETS; default: the model preset's
     fusion: FusionMode = "attention"
@@ -52,6 +55,11 @@ class TrainConfig:
     use_features: bool = False
     batch: int = 4  # global batch over all processes
     kimg: float = 1.0  # length of training in thousands of images
+    # the first images train G on the reconstruction losses alone (G_recon, no D steps): on a small budget
+    # the adversarial loss only adds noise until the planes reproduce the inputs (docs/RESULTS.md)
+    recon_warmup_kimg: float = 0.0
+    views_per_item: int = 1  # random views per character and step (the GAN's cameras; with
+    # loss.recon_random_views also reconstruction targets)
     tick_kimg: float = 0.2
     snap_ticks: int = 5
     lr_g: float = 0.0025  # StyleGAN's Adam lr, for G's equalised-lr layers (mapping, backbone, superresolution)
@@ -150,10 +158,11 @@ class Trainer:
         self.g_phases, self.d_phases = (self._distributed(PhaseModule(self.loss, net)) for net in (self.G, self.D))
         self.opt_G = self._adam(self.generator_param_groups(), cfg.lr_g, cfg.loss.density_reg_interval)
         self.opt_D = self._adam([{"params": list(self.D.parameters())}], cfg.lr_d, cfg.loss.r1_interval)
-        self.data = NovaHumanDataset(DatasetConfig(
-            root=cfg.data, preset=cfg.data_preset or mc.data_preset, split="train", mirror=cfg.mirror,
+        self.data = MixedDataset([NovaHumanDataset(DatasetConfig(
+            root=root, preset=cfg.data_preset or mc.data_preset, split="train", mirror=cfg.mirror,
             resolution=mc.generator.sr.img_resolution, cond_resolution=mc.cond_resolution,
-            use_features=cfg.use_features, seed=cfg.seed))
+            views_per_item=cfg.views_per_item, use_features=cfg.use_features, seed=cfg.seed))
+            for root in (cfg.data, *cfg.extra_data)], cfg.data_weights, cfg.seed)
         self.gen = torch.Generator().manual_seed(cfg.seed + 1)  # z and regulariser noise, global batch
         self.nimg = self.step = self.nan_skips = 0
         self.snapshot_nimg: int | None = None  # progress of the run's last snapshot (written or resumed from)
@@ -179,7 +188,9 @@ class Trainer:
         ratio = reg_interval / (reg_interval + 1)
         b1, b2 = self.cfg.betas
         groups = [dict(g, lr=lr * g.get("lr_mult", 1.0) * ratio) for g in groups]
-        return torch.optim.Adam(groups, lr=lr * ratio, betas=(b1 ** ratio, b2 ** ratio), eps=1e-8)
+        # foreach: one fused kernel per op over all tensors (PyTorch picks it only on CUDA by default; on
+        # CPU the per-parameter loop cost a third of a tiny-preset G step)
+        return torch.optim.Adam(groups, lr=lr * ratio, betas=(b1 ** ratio, b2 ** ratio), eps=1e-8, foreach=True)
 
     # ---------------------------------------------------------------- state
     def state_dict(self) -> dict:
@@ -238,7 +249,7 @@ class Trainer:
         loss, stats = self.phase_loss(name, batch, z, noise)
         loss.backward()
         grads = [p.grad for p in params if p.grad is not None]
-        if grads and not all(torch.isfinite(g).all() for g in grads):
+        if grads and not torch.isfinite(torch.stack(torch._foreach_norm(grads, 1))).all():  # one check, not one per tensor
             self.nan_skips += 1
             return {}
         if self.cfg.grad_clip is not None:
@@ -252,12 +263,14 @@ class Trainer:
         g_params, d_params = list(self.G.parameters()), list(self.D.parameters())
         z, noise = self._draw()
         torch.manual_seed(process_seed(cfg.seed, self.dist.rank, self.step))
-        stats = self._phase("G_main", batch, z, noise, self.opt_G, g_params)
+        adversarial = self.nimg >= cfg.recon_warmup_kimg * 1000
+        stats = self._phase("G_main" if adversarial else "G_recon", batch, z, noise, self.opt_G, g_params)
         if lc.density_reg > 0 and self.step % lc.density_reg_interval == 0:
             stats.update(self._phase("G_reg", batch, z, noise, self.opt_G, g_params))
-        stats.update(self._phase("D_main", batch, z, noise, self.opt_D, d_params))
-        if self.step % lc.r1_interval == 0:
-            stats.update(self._phase("D_reg", batch, z, noise, self.opt_D, d_params))
+        if adversarial:
+            stats.update(self._phase("D_main", batch, z, noise, self.opt_D, d_params))
+            if self.step % lc.r1_interval == 0:
+                stats.update(self._phase("D_reg", batch, z, noise, self.opt_D, d_params))
         self._update_ema()
         self.nimg += cfg.batch
         self.step += 1

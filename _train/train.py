@@ -75,6 +75,7 @@ def given_fields(ctx: click.Context) -> dict[str, str]:
               help="Reconstruction losses on the random views too, not only the four ortho views.")
 @click.option("--lr-g", type=float, default=TrainConfig.lr_g)
 @click.option("--lr-d", type=float, default=TrainConfig.lr_d)
+@click.option("--betas", type=(float, float), default=TrainConfig.betas, help="Adam's betas for G and D.")
 @click.option("--gamma", type=float, default=LossConfig.r1_gamma, help="R1 weight on the image.")
 @click.option("--gamma-mask", type=float, default=LossConfig.r1_gamma_mask, help="R1 weight on the mask branch.")
 @click.option("--resume", type=click.Path(path_type=Path), default=None,
@@ -93,7 +94,7 @@ def given_fields(ctx: click.Context) -> dict[str, str]:
 def main(name: str, data: tuple[Path, ...], data_weights: str, preset: str, data_preset: str, outdir: Path | None, batch: int, kimg: float,
          tick_kimg: float, snap_ticks: int, fusion: str, encoder: str, mask_d: bool, superresolution: bool,
          use_features: bool, recon_warmup_kimg: float, views_per_item: int, recon_random_views: bool, lr_g: float,
-         lr_d: float, gamma: float, gamma_mask: float, resume: Path | None,
+         lr_d: float, betas: tuple[float, float], gamma: float, gamma_mask: float, resume: Path | None,
          override_config: bool, resume_d: str, strict: bool, seed: int, workers: int, device: str, amp: str,
          dry_run: bool) -> None:
     state = None
@@ -115,6 +116,7 @@ def main(name: str, data: tuple[Path, ...], data_weights: str, preset: str, data
                       preset=preset, data_preset=data_preset, fusion=fusion,
                       encoder=encoder, mask_d=mask_d, superresolution=superresolution, use_features=use_features,
                       batch=batch, kimg=kimg, tick_kimg=tick_kimg, snap_ticks=snap_ticks, lr_g=lr_g, lr_d=lr_d,
+                      betas=betas,
                       seed=seed, workers=workers, device=device, amp=amp, resume_d=resume_d, strict=strict,
                       loss=LossConfig(r1_gamma=gamma, r1_gamma_mask=gamma_mask, recon_random_views=recon_random_views))
     if state is not None:

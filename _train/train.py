@@ -38,7 +38,9 @@ from training.train.snapshot import load_snapshot, resolve_snapshot
 # The run-size options (--preset, --batch, --kimg, ...) keep the paper's defaults; TrainConfig's are test-sized.
 NOT_CONFIG = ("name", "outdir", "resume", "override_config", "dry_run")  # flags that are no TrainConfig field
 FIELD_OF_PARAM = {"gamma": "loss.r1_gamma", "gamma_mask": "loss.r1_gamma_mask",
-                  "recon_random_views": "loss.recon_random_views"}
+                  "recon_random_views": "loss.recon_random_views", "l1_weight": "loss.l1_weight",
+                  "lpips_weight": "loss.lpips_weight", "alpha_weight": "loss.alpha_weight",
+                  "xyz_weight": "loss.xyz_weight"}
 
 
 def given_fields(ctx: click.Context) -> dict[str, str]:
@@ -76,6 +78,10 @@ def given_fields(ctx: click.Context) -> dict[str, str]:
 @click.option("--lr-g", type=float, default=TrainConfig.lr_g)
 @click.option("--lr-d", type=float, default=TrainConfig.lr_d)
 @click.option("--betas", type=(float, float), default=TrainConfig.betas, help="Adam's betas for G and D.")
+@click.option("--l1-weight", type=float, default=LossConfig.l1_weight, help="L1 reconstruction weight.")
+@click.option("--lpips-weight", type=float, default=LossConfig.lpips_weight, help="Perceptual reconstruction weight.")
+@click.option("--alpha-weight", type=float, default=LossConfig.alpha_weight, help="Silhouette (alpha L2) weight.")
+@click.option("--xyz-weight", type=float, default=LossConfig.xyz_weight, help="Surface position (xyz L2) weight.")
 @click.option("--gamma", type=float, default=LossConfig.r1_gamma, help="R1 weight on the image.")
 @click.option("--gamma-mask", type=float, default=LossConfig.r1_gamma_mask, help="R1 weight on the mask branch.")
 @click.option("--resume", type=click.Path(path_type=Path), default=None,
@@ -94,7 +100,8 @@ def given_fields(ctx: click.Context) -> dict[str, str]:
 def main(name: str, data: tuple[Path, ...], data_weights: str, preset: str, data_preset: str, outdir: Path | None, batch: int, kimg: float,
          tick_kimg: float, snap_ticks: int, fusion: str, encoder: str, mask_d: bool, superresolution: bool,
          use_features: bool, recon_warmup_kimg: float, views_per_item: int, recon_random_views: bool, lr_g: float,
-         lr_d: float, betas: tuple[float, float], gamma: float, gamma_mask: float, resume: Path | None,
+         lr_d: float, betas: tuple[float, float], l1_weight: float, lpips_weight: float, alpha_weight: float,
+         xyz_weight: float, gamma: float, gamma_mask: float, resume: Path | None,
          override_config: bool, resume_d: str, strict: bool, seed: int, workers: int, device: str, amp: str,
          dry_run: bool) -> None:
     state = None
@@ -118,7 +125,9 @@ def main(name: str, data: tuple[Path, ...], data_weights: str, preset: str, data
                       batch=batch, kimg=kimg, tick_kimg=tick_kimg, snap_ticks=snap_ticks, lr_g=lr_g, lr_d=lr_d,
                       betas=betas,
                       seed=seed, workers=workers, device=device, amp=amp, resume_d=resume_d, strict=strict,
-                      loss=LossConfig(r1_gamma=gamma, r1_gamma_mask=gamma_mask, recon_random_views=recon_random_views))
+                      loss=LossConfig(r1_gamma=gamma, r1_gamma_mask=gamma_mask, recon_random_views=recon_random_views,
+                                      l1_weight=l1_weight, lpips_weight=lpips_weight, alpha_weight=alpha_weight,
+                                      xyz_weight=xyz_weight))
     if state is not None:
         try:
             cfg = resumed_config(state, cfg, given_fields(click.get_current_context()), override_config)

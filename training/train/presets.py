@@ -67,6 +67,6 @@ def model_config(preset: ModelPreset, fusion: FusionMode = "attention", encoder:
         fusion_cfg = FusionConfig(mode=fusion, plane_channels=plane_channels, direction_prior=DIRECTION_PRIOR)
     gen = GeneratorConfig(box_warp=data.boxwarp, near=data.near, far=data.far, neural_resolution=neural,
                           backbone=backbone, encoder=enc, fusion=fusion_cfg,
-                          decoder=DecoderConfig(in_dim=fusion_cfg.out_dim),
+                          decoder=DecoderConfig(in_dim=fusion_cfg.out_dim, drawing_colour=True), drawing_colour=True,
                           render=RenderConfig(box_warp=data.boxwarp, n_coarse=n_coarse, n_fine=n_fine), sr=sr)
     return ModelConfig(data_preset=data.name, generator=gen, discriminator=disc, cond_resolution=cond)

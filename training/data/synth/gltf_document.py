@@ -4,7 +4,9 @@ Reads .glb/.vrm (binary) and .gltf (text, buffers and images as data URIs or fil
 json + struct + numpy + Pillow. What the scene means (nodes, materials, VRM) is gltf.py's; this
 module gives it typed arrays and texels.
 
-- KHR_texture_transform: the uv transform of a textureInfo.
+- Extensions read here: EXT_meshopt_compression (a bufferView decoded on first use, meshopt.py; the
+  placeholder fallback buffer is never read), EXT_texture_webp (the texture's WebP source, preferred
+  over a plain fallback source), KHR_texture_transform (the uv transform of a textureInfo).
 - A file that requires an extension outside SUPPORTED_REQUIRED is refused when opened, naming it.
 - Problems raise Unusable with a one-line reason; load_model adds the file name.
 """
@@ -18,14 +20,16 @@ from io import BytesIO
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, features
 
 from training.data.glb import GLB_BIN, GLB_JSON, GLB_MAGIC, GLB_VERSION
+from training.data.synth import meshopt
 
 DTYPES = {5120: np.int8, 5121: np.uint8, 5122: np.int16, 5123: np.uint16, 5125: np.uint32, 5126: np.float32}
 WIDTHS = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT2": 4, "MAT3": 9, "MAT4": 16}
+MESHOPT, WEBP = "EXT_meshopt_compression", "EXT_texture_webp"
 SUPPORTED_REQUIRED = {"KHR_texture_transform", "KHR_materials_unlit", "KHR_mesh_quantization",
-                      "KHR_materials_emissive_strength"}
+                      "KHR_materials_emissive_strength", MESHOPT} | ({WEBP} if features.check("webp") else set())
 MAX_TEXTURE = 2048  # larger textures are box-reduced: the renderer samples at most 1536^2 per view
 
 
@@ -53,6 +57,7 @@ class Document:
         if unknown:
             raise Unusable(f"requires unsupported glTF extension(s) {', '.join(unknown)}")
         self._buffers: dict[int, memoryview] = {}
+        self._decoded: dict[int, memoryview] = {}
         self._images: dict[int, np.ndarray] = {}
 
     def _parse_glb(self, data: bytes) -> dict:
@@ -89,21 +94,46 @@ class Document:
             raise Unusable(f"cannot read {uri!r} next to it ({exc.strerror})") from None
 
     def buffer(self, index: int) -> memoryview:
+        """A buffer's bytes: its uri's, or for buffer 0 of a binary file the BIN chunk's."""
         if index not in self._buffers:
             spec = self.doc["buffers"][index]
-            data = self._uri(spec["uri"]) if "uri" in spec else self.bin
+            data = self._uri(spec["uri"]) if "uri" in spec else self.bin if index == 0 else None
+            if data is None and spec.get("extensions", {}).get(MESHOPT, {}).get("fallback"):
+                raise Unusable(f"buffer {index} is an {MESHOPT} fallback without data, read by a plain bufferView")
             if data is None or len(data) < spec["byteLength"]:
                 raise Unusable(f"buffer {index} is missing or shorter than its byteLength")
             self._buffers[index] = memoryview(data)
         return self._buffers[index]
 
     def view_bytes(self, index: int) -> tuple[memoryview, int, int | None]:
-        """(buffer up to the view's end, start, stride) of a bufferView, range-checked, not copied."""
+        """(buffer up to the view's end, start, stride) of a bufferView, range-checked, not copied; a
+        compressed view's decoded bytes (start 0)."""
         view = self.doc["bufferViews"][index]
+        if MESHOPT in view.get("extensions", {}):
+            return self._decompressed(index), 0, view.get("byteStride")
         data, start = self.buffer(view["buffer"]), view.get("byteOffset", 0)
         if start + view["byteLength"] > len(data):
             raise Unusable(f"bufferView {index} reaches past the end of its buffer")
         return data[:start + view["byteLength"]], start, view.get("byteStride")
+
+    def _decompressed(self, index: int) -> memoryview:
+        """An EXT_meshopt_compression bufferView, decoded once."""
+        if index not in self._decoded:
+            view = self.doc["bufferViews"][index]
+            ext = view["extensions"][MESHOPT]
+            data, start, length = self.buffer(ext["buffer"]), ext.get("byteOffset", 0), ext["byteLength"]
+            if start + length > len(data):
+                raise Unusable(f"{MESHOPT}: bufferView {index} reaches past the end of buffer {ext['buffer']}")
+            try:
+                plain = meshopt.decode(data[start:start + length], ext["count"], ext["byteStride"], ext["mode"],
+                                       ext.get("filter", "NONE"))
+            except meshopt.MeshoptError as exc:
+                raise Unusable(f"{MESHOPT}: bufferView {index}: {exc}") from None
+            if len(plain) < view["byteLength"]:
+                raise Unusable(f"{MESHOPT}: bufferView {index} decodes to {len(plain)} bytes, "
+                               f"less than its byteLength {view['byteLength']}")
+            self._decoded[index] = memoryview(plain)
+        return self._decoded[index]
 
     def _read(self, view: int, offset: int, count: int, dtype: np.dtype, width: int) -> np.ndarray:
         data, start, stride = self.view_bytes(view)
@@ -151,7 +181,7 @@ class Document:
                     factor = -(-max(im.size) // MAX_TEXTURE)
                     self._images[index] = np.asarray(im.reduce(factor) if factor > 1 else im)
             except (OSError, ValueError, Image.DecompressionBombError) as exc:
-                raise Unusable(f"image {index} is not a readable PNG/JPEG ({exc})") from None
+                raise Unusable(f"image {index} is not a readable PNG/JPEG/WebP ({exc})") from None
         return self._images[index]
 
     def texture(self, info: dict | None) -> tuple[np.ndarray | None, int, np.ndarray | None]:
@@ -159,8 +189,11 @@ class Document:
         if not info:
             return None, 0, None
         tex = self.doc["textures"][info["index"]]
-        source = tex.get("source", next((e.get("source") for e in tex.get("extensions", {}).values()
-                                         if isinstance(e, dict) and "source" in e), None))
+        extensions = tex.get("extensions", {})
+        source = extensions[WEBP].get("source") if WEBP in extensions and WEBP in SUPPORTED_REQUIRED else None
+        if source is None:  # the plain source, else another extension's (Pillow may read it)
+            source = tex.get("source", next((e.get("source") for e in extensions.values()
+                                             if isinstance(e, dict) and "source" in e), None))
         if source is None:
             return None, 0, None
         transform, tex_coord = None, info.get("texCoord", 0)

@@ -222,6 +222,7 @@ class _Loader:
             if index.max(initial=0) >= len(joints):
                 raise Unusable(f"mesh {mesh_index} primitive {k}: JOINTS_0 refers past the skin's joints")
             weights = d.accessor(attrs["WEIGHTS_0"]).astype(np.float64)
+            weights[~np.isfinite(weights)] = 0  # NaN weights (some FBX2glTF exports) count as none
             total = weights.sum(1, keepdims=True)
             blend = np.einsum("vk,vkij->vij", weights / np.where(total > 0, total, 1), joints[index])
             blend[total[:, 0] <= 0] = world

@@ -39,7 +39,8 @@ PRESET = "body"
 def open_characters(catalogue: Path, mirrors: Path, glb: Path, out: Path, res: int, views: int | None, grid: str,
                     seed: int, n_test: int, n_val: int, workers: int) -> int:
     ctx = click.get_current_context()  # the settings, recorded in the README as one command line
-    argv = [a for q in ctx.command.params if ctx.params[q.name] is not None for a in (q.opts[0], str(ctx.params[q.name]))]
+    argv = [a for q in ctx.command.params if ctx.params[q.name] is not None
+            for a in (q.opts[0], str(ctx.params[q.name]))]
     entries = open_set.read_catalogue(catalogue)
     with tqdm(entries, desc="extract", unit="file") as progress:  # closed before an error line
         paths = {e.id: open_set.extract(e, mirrors, glb) for e in progress}

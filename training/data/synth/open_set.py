@@ -13,8 +13,9 @@ dressed differently (a VALID person's outfits, Quaternius's Character / Characte
 share a split, so no test character is seen in training in other clothes.
 
 Split: per style, whole variant groups in the order of a hash of (seed, group) fill the test quota,
-then the val quota, each as near as whole groups allow; the rest trains. The --test / --val totals are shared out by style size, each
-style getting at least 4 test and 2 val characters (stylised sets are small).
+then the val quota, each as near as whole groups allow; the rest trains. The --test / --val totals
+are shared out by style size, each style getting at least 4 test and 2 val characters (stylised
+sets are small).
 
 Files whose required glTF extensions the loader lacks (KHR_draco_mesh_compression) are extracted
 and verified but left out of the split, with the reason recorded.

@@ -415,14 +415,15 @@ def merge_command(with_renderset: bool) -> click.Command:
                          context_settings=DATA_CONTEXT)(merge)
 
 
-def run_data_command(command: click.Command, argv: list[str] | None, with_renderset: bool) -> int:
-    """Run a generator on argv (default: sys.argv), or its merge when argv starts with 'merge'; returns
-    the exit code: what the command returns (None: 0), 1 after a DATA_ERRORS line, and usage errors
-    exit 2 as click's do."""
+def run_data_command(command: click.Command, argv: list[str] | None, with_renderset: bool,
+                     with_merge: bool = True) -> int:
+    """Run a generator on argv (default: sys.argv), or its merge when argv starts with 'merge' (for
+    generators that shard); returns the exit code: what the command returns (None: 0), 1 after a
+    DATA_ERRORS line, and usage errors exit 2 as click's do."""
     argv = sys.argv[1:] if argv is None else list(argv)
     name = command.name
     prog = f"python -m _scripts.data.{name}"
-    if argv[:1] == ["merge"]:
+    if with_merge and argv[:1] == ["merge"]:
         command, argv, prog = merge_command(with_renderset), argv[1:], f"{prog} merge"
     try:
         return command.main(argv, prog_name=prog, standalone_mode=False) or 0

@@ -128,7 +128,8 @@ class NovaGenerator(nn.Module):
         the sides; front/back (B, N, 3 planes, C), attention (B, N, heads, 2) or None."""
         if not self.cfg.drawing_colour:
             return None
-        front_rgb, back_rgb = front[..., 0, :3], back[..., 0, :3]
+        scale = self.cfg.backbone.cond_scale  # path (c) adds the drawing at the backbone's condition scale
+        front_rgb, back_rgb = front[..., 0, :3] / scale, back[..., 0, :3] / scale
         if attention is not None:
             w_front = attention[..., 0].mean(-1, keepdim=True)
         else:

@@ -27,10 +27,13 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from _scripts.options import BadInput, OneLineErrors, load_image_model, model_options, output_options, print_notes
+from _scripts.errors import BadInput, OneLineErrors, writable_folder
+from _scripts.options import load_image_model, model_options, output_options, print_notes
+from dnnlib.files import errors_name
 from training.data.layout import PRESETS
 from training.data.preprocess import DEFAULT_TOLERANCE, prepare_image, to_condition
 from training.infer.export import summary, write_character
+from training.infer.manifest import reconstruct_settings, refuse_other_settings, write_manifest
 from training.infer.render import make_character_planes
 
 
@@ -94,6 +97,7 @@ def main(front: tuple[Path, ...], back: tuple[Path, ...], pair_list: Path | None
     pairs = read_pairs(front, back, pair_list)
     if not 0 < tolerance < 1:
         raise BadInput(f"--tolerance must be between 0 and 1, got {tolerance}")
+    writable_folder(out)
     model = load_image_model(**image_flags)
     loaded, opts = model.loaded, model.outputs
     G = loaded.G
@@ -106,12 +110,17 @@ def main(front: tuple[Path, ...], back: tuple[Path, ...], pair_list: Path | None
     size = loaded.model.cond_resolution
     inputs = [tuple(prepare_image(p, preset_name, size, bg_removal, tolerance) for p in (f, b)) for f, b, _ in pairs]
     names = output_names(pairs)
+    settings = reconstruct_settings(loaded, model.name, preset_name, opts, bg_removal, tolerance, len(pairs))
+    refuse_other_settings(out, settings)
+    write_manifest(out, {**settings, "characters": names})
     start, count = time.time(), 0
     for (front_image, back_image), name in tqdm(list(zip(inputs, names)), desc="reconstruct", unit="char",
                                                 dynamic_ncols=True):
         planes = make_character_planes(G, to_condition(front_image), to_condition(back_image))
         out_dir = out if len(pairs) == 1 else out / name
-        count += len(write_character(G, PRESETS[preset_name], planes, (front_image, back_image), out_dir, opts, name))
+        with errors_name(out_dir):
+            count += len(write_character(G, PRESETS[preset_name], planes, (front_image, back_image), out_dir, opts,
+                                         name))
     click.echo(summary(out, len(pairs), count, start, opts))
     print_notes(opts.notes)
 

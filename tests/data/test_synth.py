@@ -159,7 +159,7 @@ def test_same_seed_same_bytes_with_two_workers(body_run, tmp_path):
 
 def test_shards_and_merge_equal_one_run(body_run, tmp_path, monkeypatch):
     run(tmp_path, *BODY_ARGS, "--shard", "0/2")
-    assert synth.main(["merge", "--out", str(tmp_path), "--preset", "body"]) == 1  # shard 1/2 missing
+    assert synth.main(["merge", "--out", str(tmp_path), "--preset", "body"]) == 2  # shard 1/2 missing
     run(tmp_path, *BODY_ARGS, "--shard", "1/2")
     assert synth.main(["merge", "--out", str(tmp_path), "--preset", "body"]) == 0
     assert all_files(tmp_path) == all_files(body_run)
@@ -171,7 +171,7 @@ def test_shards_and_merge_equal_one_run(body_run, tmp_path, monkeypatch):
     assert synth.main(["merge", "--out", str(tmp_path), "--preset", "body"]) == 0
     assert all_files(tmp_path) == all_files(body_run)
     run(tmp_path, *BODY_ARGS, "--shard", "0/3")  # a partial meta of another split into shards
-    assert synth.main(["merge", "--out", str(tmp_path), "--preset", "body"]) == 1
+    assert synth.main(["merge", "--out", str(tmp_path), "--preset", "body"]) == 2
 
 
 def test_errors_are_one_line(tmp_path, monkeypatch, capsys):
@@ -182,7 +182,7 @@ def test_errors_are_one_line(tmp_path, monkeypatch, capsys):
     assert synth.main(["--out", str(tmp_path), "--n", "3", "--res", "8", "--preset", "head", "--workers", "1"]) == 1
     err = capsys.readouterr().err
     assert "Traceback" not in err and err.splitlines()[-1].startswith("synth: error:") and "libegl1" in err
-    assert synth.main(["merge", "--out", str(tmp_path / "none"), "--preset", "body"]) == 1
+    assert synth.main(["merge", "--out", str(tmp_path / "none"), "--preset", "body"]) == 2
     assert "no partial metas" in capsys.readouterr().err
     with pytest.raises(SystemExit) as info:
         synth.main(["--out", str(tmp_path), "--n", "2", "--res", "8", "--preset", "body", "--shard", "2/2"])

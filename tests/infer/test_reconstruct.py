@@ -1,4 +1,5 @@
 """reconstruct from a user's own images, and the preprocessing that frames them like the training data."""
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -110,6 +111,14 @@ def test_reconstruct_writes_files_for_several_pairs(images, tiny_snapshot, tmp_p
     assert reconstruct.main(["--front", str(images / "front.png"), "--ckpt", str(tiny_snapshot),
                              "--out", str(out)], standalone_mode=False) == 2
     assert "give them in pairs" in capsys.readouterr().err
+    assert json.loads((out / "manifest.json").read_text())["characters"] == [images.name, "bob"]
+    # the same folder with other settings (no --video, no --mesh): refused before anything is written
+    assert reconstruct.main(["--front", str(images / "front.png"), "--back", str(images / "back_white.png"),
+                             "--pairs", str(pairs), "--ckpt", str(tiny_snapshot), "--out", str(out), *FAST],
+                            standalone_mode=False) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {out}: holds output made with other settings (")
+    assert "video True (this run: False)" in err[0]
     assert reconstruct.output_names([(Path("a/x_front.png"), None, None), (Path("b/x-Front.png"), None, None),
                                      (Path("c/front.png"), None, None)]) == ["x", "x-2", "c"]
 

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from skimage.measure import marching_cubes
 
+from dnnlib.files import atomic_path
 from training.data import glb
 from training.model.volumetric_rendering.ray_marcher import density_from_sigma
 from training.model.volumetric_rendering.renderer import Field
@@ -264,8 +265,10 @@ WRITERS = {"ply": write_ply, "glb": write_glb, "obj": write_obj}
 
 
 def write_mesh(mesh: Mesh, path: Path) -> Path:
-    """Write by the file's suffix (.ply, .glb or .obj)."""
+    """Write by the file's suffix (.ply, .glb or .obj), whole or not at all (dnnlib/files.py)."""
     fmt = Path(path).suffix.lstrip(".").lower()
     if fmt not in WRITERS:
         raise ValueError(f"{path}: unknown mesh format '{fmt}' (choose from {', '.join(MESH_FORMATS)})")
-    return WRITERS[fmt](mesh, path)
+    with atomic_path(path) as tmp:
+        WRITERS[fmt](mesh, tmp)
+    return Path(path)

@@ -1,7 +1,7 @@
 """Reconstruct your own characters: a front and a back image in, views, turntables and meshes out.
 
 \b
-    python -m _scripts.reconstruct --front F.png --back B.png (--ckpt FILE | --inferquery Q) --out DIR
+    python -m _scripts.reconstruct --front F.png --back B.png [--ckpt FILE | --inferquery Q] --out DIR
         [--video] [--mesh] [--no-bg-removal] [--device auto|cpu|cuda]
     several characters: repeat the pair (--front A_f.png --back A_b.png --front B_f.png --back B_b.png),
     or --pairs LIST with one 'FRONT BACK [NAME]' per line (whitespace-separated, so paths without
@@ -15,6 +15,8 @@ on a transparent or plain background. Each is cleaned and framed like the traini
 One pair writes into DIR; several pairs write into DIR/<NAME>/ (NAME: the list's third column, else the
 front file's name without a trailing 'front'). The files are those of _scripts.eval.generate, where
 input_front.png and input_back.png show the images as the model received them.
+Without --ckpt or --inferquery the released model is used (_train/released/nova3d-cpu128.pt, 128 px;
+_train/released/MODEL_CARD.md says what it was trained on and how well it does).
 An unreadable, empty (all background) or tiny (< 32 px character) image stops the run with a one-line
 error naming the file, before anything is rendered.
 """
@@ -34,6 +36,7 @@ from training.data.layout import PRESETS
 from training.data.preprocess import DEFAULT_TOLERANCE, prepare_image, to_condition
 from training.infer.export import summary, write_character
 from training.infer.manifest import reconstruct_settings, refuse_other_settings, write_manifest
+from training.infer.release import RELEASED_MODEL
 from training.infer.render import make_character_planes
 
 
@@ -98,6 +101,11 @@ def main(front: tuple[Path, ...], back: tuple[Path, ...], pair_list: Path | None
     if not 0 < tolerance < 1:
         raise BadInput(f"--tolerance must be between 0 and 1, got {tolerance}")
     writable_folder(out)
+    if image_flags["inferquery"] is None and image_flags["ckpt"] is None:  # the released model
+        if not RELEASED_MODEL.is_file():
+            raise BadInput(f"{RELEASED_MODEL}: the released model is missing (a partial checkout?); "
+                           f"give --ckpt FILE or --inferquery Q")
+        image_flags["ckpt"] = RELEASED_MODEL
     model = load_image_model(**image_flags)
     loaded, opts = model.loaded, model.outputs
     G = loaded.G

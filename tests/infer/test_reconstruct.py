@@ -141,3 +141,20 @@ def test_exit_code_of_the_command(images, tiny_snapshot, tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"error: {images / 'empty.png'}: empty: no character found "
                                                   f"(the whole image is background)"]
+
+
+def test_without_a_model_flag_the_released_model_is_used(images, tiny_snapshot, tmp_path, monkeypatch):
+    """No --ckpt/--inferquery: reconstruct loads RELEASED_MODEL (here a release of the tiny snapshot); a
+    missing release file is one line naming it and the flags to give instead."""
+    from training.infer.release import write_release
+
+    release = tmp_path / "released.pt"
+    write_release(tiny_snapshot, release)
+    monkeypatch.setattr(reconstruct, "RELEASED_MODEL", release)
+    out = tmp_path / "out"
+    args = ["--front", str(images / "front.png"), "--back", str(images / "back_white.png"), "--out", str(out), *FAST]
+    assert reconstruct.main(args, standalone_mode=False) in (0, None)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert "released.pt" in json.dumps(manifest)
+    monkeypatch.setattr(reconstruct, "RELEASED_MODEL", tmp_path / "missing.pt")
+    assert reconstruct.main(args[:4] + ["--out", str(tmp_path / "out2"), *FAST], standalone_mode=False) == 2

@@ -28,7 +28,7 @@ SHADE = (0.84, 1.0)  # brightness of surfaces facing down .. up
 def character_parts(t: Traits, bust: bool) -> list[Part]:
     """All parts; the bust (head preset) is the neck, head, face, hair and hat only."""
     s = Skeleton.of(t)
-    head = body.head_and_face(t, s) + hair.hair(t, s, bust) + accessories.hat(t, s) + accessories.head_bow(t, s)
+    head = body.head_and_face(t, s, bust) + hair.hair(t, s, bust) + accessories.hat(t, s) + accessories.head_bow(t, s)
     if bust:
         return head
     return (head + body.torso(t, s) + body.limbs(t, s) + clothes.shells(t, s) + clothes.front_details(t, s)

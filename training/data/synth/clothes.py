@@ -19,7 +19,7 @@ from training.data.synth.traits import Fabric, Traits
 COAT_DEPTH = 0.68  # coat depth (z) / width (x)
 SKIRT_DEPTH = 0.75
 SLEEVE_ENDS = {"none": -1.0, "short": 0.4, "long": 0.95}  # along the arm, shoulder 0 .. wrist 1
-STEP = 0.07  # ring spacing of patterned shells (head units)
+PATTERN_STEP, PLAIN_STEP = 0.07, 0.25  # ring spacing (head units) of garments with and without a pattern
 
 
 def fabric_paint(f: Fabric) -> ColorFn:
@@ -38,6 +38,12 @@ def fabric_paint(f: Fabric) -> ColorFn:
             amount = np.zeros(len(p))
         return np.asarray(f.base) + amount[:, None] * (np.asarray(f.second) - f.base)
     return paint
+
+
+def ring_step(*fabrics: Fabric) -> float:
+    """Rings close enough for a pattern's edges to stay sharp (vertex colours are interpolated
+    between rings), sparse where every garment on the part is plain: rendering cost follows triangles."""
+    return PATTERN_STEP if any(f.pattern != "plain" for f in fabrics) else PLAIN_STEP
 
 
 def zones(coord: Callable[[np.ndarray], np.ndarray], edges: Sequence[float], paints: Sequence[Paint]) -> ColorFn:
@@ -127,12 +133,13 @@ def shells(t: Traits, s: Skeleton) -> list[Part]:
     if rings is None:
         return []
     ys, rx, depth = rings
-    fabric = fabric_paint({"skirt": t.bottom, "dress": t.top, "coat": t.outer}[t.outfit])
-    trim, w = _band(t, s, fabric)
-    paint = zones(height, [ys[-1] + w], [trim, fabric])
+    fabric = {"skirt": t.bottom, "dress": t.top, "coat": t.outer}[t.outfit]
+    trim, w = _band(t, s, fabric_paint(fabric))
+    paint = zones(height, [ys[-1] + w], [trim, fabric_paint(fabric)])
+    radii, step = np.stack([rx, rx * depth], 1), ring_step(fabric)
     if t.outfit == "coat":
-        return [tube(vertical(ys), np.stack([rx, rx * depth], 1), paint, n=56, arc=(110, 430), step=STEP)]
-    return [tube(vertical(ys), np.stack([rx, rx * depth], 1), paint, n=64, arc=(-90, 270), pleats=12, step=STEP)]
+        return [tube(vertical(ys), radii, paint, n=56, arc=(110, 430), step=step)]
+    return [tube(vertical(ys), radii, paint, n=64, arc=(-90, 270), pleats=12, step=step)]
 
 
 def front_details(t: Traits, s: Skeleton) -> list[Part]:

@@ -102,14 +102,17 @@ def _resample(path: np.ndarray, radii: np.ndarray, step: float) -> tuple[np.ndar
 
 def tube(path: ArrayLike, radii: ArrayLike, color: Paint, n: int = 16, arc: tuple[float, float] | None = None,
          pleats: int = 0, step: float | None = None) -> Part:
-    """A swept tube along a path (K, 3) with radius (K,) or elliptical radii (K, 2); an arc (degrees,
-    0 = +x, 90 = +z for a downward path) leaves it open; pleats ripple the radius; step adds rings
-    so that none are further apart (for patterns)."""
+    """A swept tube along a path (K, 3) with radius (K,) or elliptical radii (K, 2) and at least n
+    points around; an arc (degrees, 0 = +x, 90 = +z for a downward path) leaves it open; pleats
+    ripple the radius; step adds rings and points so that none are further apart (for patterns)."""
     path = np.asarray(path, float)
     radii = np.asarray(radii, float)
     radii = np.broadcast_to(radii if radii.ndim == 2 else radii.reshape(-1, 1), (len(path), 2))
+    lo, hi = (0.0, 360.0) if arc is None else arc
     if step is not None:
         path, radii = _resample(path, radii, step)
+        perimeter = math.radians(hi - lo) * math.sqrt((radii ** 2).sum(1).max() / 2)
+        n = max(n, 2 * math.ceil(perimeter / step / 2))  # even: a closed ring stays left-right symmetric
     tangent = np.gradient(path, axis=0)
     tangent /= np.linalg.norm(tangent, axis=1, keepdims=True)
     sides = np.eye(3)[[0, 2]]  # one reference axis for the whole tube (x or z, whichever stays
@@ -117,7 +120,6 @@ def tube(path: ArrayLike, radii: ArrayLike, color: Paint, n: int = 16, arc: tupl
     a = side - (tangent @ side)[:, None] * tangent
     a /= np.linalg.norm(a, axis=1, keepdims=True)
     b = np.cross(tangent, a)
-    lo, hi = (0.0, 360.0) if arc is None else arc
     phi = np.radians(np.linspace(lo, hi, n, endpoint=arc is not None))[None, :, None]
     ripple = 1 + 0.06 * np.cos(pleats * phi) if pleats else 1.0
     ra, rb = radii[:, None, :1] * ripple, radii[:, None, 1:] * ripple

@@ -133,5 +133,5 @@ def test_a_file_that_does_not_match_the_catalogue_is_one_line(tmp_path, mirrors)
     rc, text = _run("--catalogue", str(catalogue), "--mirrors", str(mirror_root), "--glb", str(tmp_path / "g"),
                     "--out", str(tmp_path / "o"))
     errors = [line for line in text.replace("\r", "\n").splitlines() if line.startswith("open_characters: error:")]
-    assert rc == 1 and len(errors) == 1 and "f" * 64 in errors[0]
+    assert rc == 2 and len(errors) == 1 and "f" * 64 in errors[0]  # bad input (README, "Exit codes")
     assert errors[0].startswith(f"open_characters: error: alice/people:{fields[1]}: got ")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 from training.metrics.geometry import THRESHOLDS, threshold_name
@@ -76,10 +77,18 @@ def strict_json(value):
     return value
 
 
+def write_atomic(path: Path, text: str) -> None:
+    """text into path via a temporary file and os.replace (making the folder): an interrupted run leaves
+    the old file or none, never half a table."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def write_outputs(results: dict, out: Path) -> tuple[Path, Path]:
-    """<out>/metrics.md and <out>/metrics.json (strict JSON, see strict_json)."""
-    out.mkdir(parents=True, exist_ok=True)
+    """<out>/metrics.md and <out>/metrics.json (strict JSON, see strict_json), each written atomically."""
     md, js = out / "metrics.md", out / "metrics.json"
-    md.write_text(format_markdown(results))
-    js.write_text(json.dumps(strict_json(results), indent=2, allow_nan=False) + "\n")
+    write_atomic(md, format_markdown(results))
+    write_atomic(js, json.dumps(strict_json(results), indent=2, allow_nan=False) + "\n")
     return md, js

@@ -103,7 +103,7 @@ def _contrast(rng: np.random.Generator, base: Color) -> Color:
 
 def _fabric(rng: np.random.Generator, base: Color) -> Fabric:
     pattern = str(rng.choice(PATTERNS, p=[0.6, 0.4 / 3, 0.4 / 3, 0.4 / 3]))
-    return Fabric(base, pattern, _contrast(rng, base), rng.uniform(0.22, 0.4))
+    return Fabric(base, pattern, _contrast(rng, base), rng.uniform(0.3, 0.5))
 
 
 def _hat(rng: np.random.Generator, hair_style: str) -> str:

@@ -16,7 +16,8 @@ INNER_EAR = (1.0, 0.72, 0.78)
 
 
 def hat(t: Traits, s: Skeleton) -> list[Part]:
-    """The hat, in the coat's colour (an otherwise unused one without a coat)."""
+    """The hat: a cap or beret in the coat's colour (an otherwise unused one without a coat), or animal
+    ears in the hair's."""
     color, (_, radii), top = t.outer.base, cap(t, s), cap_top(t, s)
     if t.hat == "cap":
         dome = np.array([0, top - 0.55, -0.08])

@@ -41,7 +41,8 @@ def limbs(t: Traits, s: Skeleton) -> list[Part]:
                   ellipsoid(arm[2] + 0.2 * b * forearm, (0.16 * b, 0.25 * b, 0.12 * b), t.skin, rot=_aligned(forearm),
                             n=16)]
         leg = s.leg(t, side)
-        parts += [tube(leg, [radius * 1.5, radius * 1.1, radius * 0.8], clothes.leg_paint(t, s, leg), n=24, step=legwear),
+        parts += [tube(leg, [radius * 1.5, radius * 1.1, radius * 0.8], clothes.leg_paint(t, s, leg), n=24,
+                       step=legwear),
                   ellipsoid(leg[2] + [0, -0.1 * b, 0.22 * b], (0.26 * b, 0.2 * b, 0.5 * b), t.shoes, n=16)]
     return parts
 

@@ -19,7 +19,7 @@ from training.data.synth.traits import Fabric, Traits
 COAT_DEPTH = 0.68  # coat depth (z) / width (x)
 SKIRT_DEPTH = 0.75
 SLEEVE_ENDS = {"none": -1.0, "short": 0.4, "long": 0.95}  # along the arm, shoulder 0 .. wrist 1
-PATTERN_STEP, PLAIN_STEP = 0.07, 0.25  # ring spacing (head units) of garments with and without a pattern
+PATTERN_STEP, PLAIN_STEP = 0.1, 0.25  # ring spacing (head units) of garments with and without a pattern
 
 
 def fabric_paint(f: Fabric) -> ColorFn:

@@ -15,6 +15,7 @@ from training.data.synth.skeleton import Skeleton
 from training.data.synth.traits import Traits
 
 BUST_DROP = 1.5  # the bust's hair ends at most this far below the head's centre
+PATTERN_STEP = 0.15  # ring spacing of the long parts, for the back pattern's bands (0.3 wide)
 
 
 def hair_paint(t: Traits, s: Skeleton) -> ColorFn:
@@ -64,7 +65,7 @@ def _strand(t: Traits, s: Skeleton, phi: float, theta0: float, theta1: float, dr
 
 
 def _tail(root: np.ndarray, path: list[list[float]], radii: list[float], paint: ColorFn) -> Part:
-    return tube(root + np.asarray(path, float), radii, paint, n=20)
+    return tube(root + np.asarray(path, float), radii, paint, n=20, step=PATTERN_STEP)
 
 
 def _style(t: Traits, s: Skeleton, bust: bool) -> list[Part]:
@@ -76,7 +77,7 @@ def _style(t: Traits, s: Skeleton, bust: bool) -> list[Part]:
         ys = np.linspace(s.head_y + 0.3, bottom, 6)
         rx = np.linspace(1.05, 0.95, 6) * t.head[0]
         return [tube(vertical(ys, np.linspace(back, back - 0.15, 6)), np.stack([rx, np.linspace(0.5, 0.3, 6)], 1),
-                     paint, n=32)]
+                     paint, n=32, step=PATTERN_STEP)]
     parts = []
     if t.hair_style == "twin_tails":
         for side in (-1.0, 1.0):

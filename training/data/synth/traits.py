@@ -86,24 +86,24 @@ class Traits:
         return self.outer if self.outfit == "coat" else self.top
 
 
-def hsv(h: float, s: float, v: float) -> Color:
+def _hsv(h: float, s: float, v: float) -> Color:
     return colorsys.hsv_to_rgb(h % 1.0, s, v)
 
 
 def _pale(rng: np.random.Generator) -> Color:
-    return hsv(rng.uniform(), rng.uniform(0.0, 0.08), rng.uniform(0.95, 1.0))
+    return _hsv(rng.uniform(), rng.uniform(0.0, 0.08), rng.uniform(0.95, 1.0))
 
 
 def _contrast(rng: np.random.Generator, base: Color) -> Color:
     """A colour that stands out against base: pale on dark, dark or saturated on light."""
     if max(base) > 0.7 and min(base) > 0.45:
-        return hsv(rng.uniform(), rng.uniform(0.5, 0.9), rng.uniform(0.3, 0.75))
-    return _pale(rng) if rng.random() < 0.6 else hsv(rng.uniform(), rng.uniform(0.6, 1.0), rng.uniform(0.85, 1.0))
+        return _hsv(rng.uniform(), rng.uniform(0.5, 0.9), rng.uniform(0.3, 0.75))
+    return _pale(rng) if rng.random() < 0.6 else _hsv(rng.uniform(), rng.uniform(0.6, 1.0), rng.uniform(0.85, 1.0))
 
 
 def _fabric(rng: np.random.Generator, base: Color) -> Fabric:
     pattern = str(rng.choice(PATTERNS, p=[0.6, 0.4 / 3, 0.4 / 3, 0.4 / 3]))
-    return Fabric(base, pattern, _contrast(rng, base), rng.uniform(0.22, 0.4))
+    return Fabric(base, pattern, _contrast(rng, base), rng.uniform(0.3, 0.5))
 
 
 def _hat(rng: np.random.Generator, hair_style: str) -> str:
@@ -117,11 +117,11 @@ def sample_traits(rng: np.random.Generator) -> Traits:
     u = rng.uniform
     outfit = str(rng.choice(OUTFITS))
     pale_main = rng.random() < PALE_MAIN_GARMENT
-    top = _fabric(rng, _pale(rng) if pale_main and outfit != "coat" else hsv(u(), u(0.0, 0.8), u(0.4, 1.0)))
-    outer = _fabric(rng, _pale(rng) if pale_main and outfit == "coat" else hsv(u(), u(0.1, 0.6), u(0.25, 0.7)))
+    top = _fabric(rng, _pale(rng) if pale_main and outfit != "coat" else _hsv(u(), u(0.0, 0.8), u(0.4, 1.0)))
+    outer = _fabric(rng, _pale(rng) if pale_main and outfit == "coat" else _hsv(u(), u(0.1, 0.6), u(0.25, 0.7)))
     hair_hue = u()
     silver = rng.random() < 0.12
-    hair = hsv(hair_hue, u(0.0, 0.12), u(0.85, 1.0)) if silver else hsv(hair_hue, u(0.2, 0.8), u(0.35, 1.0))
+    hair = _hsv(hair_hue, u(0.0, 0.12), u(0.85, 1.0)) if silver else _hsv(hair_hue, u(0.2, 0.8), u(0.35, 1.0))
     hair_style = str(rng.choice(HAIR_STYLES))
     pale_skin = rng.random() < 0.35
     return Traits(
@@ -129,11 +129,12 @@ def sample_traits(rng: np.random.Generator) -> Traits:
         shoulder=u(1.0, 1.45), hip=u(0.85, 1.25), limb=u(0.24, 0.34), legs=u(-1.0, 1.0),
         pose=str(rng.choice(list(POSES))), arm_raise=u(), leg_spread=u(0.0, 8.0),
         skin=SKIN_TONES[rng.integers(PALE_SKIN) if pale_skin else rng.integers(PALE_SKIN, len(SKIN_TONES))],
-        hair=hair, hair2=hsv(hair_hue + u(0.3, 0.7), u(0.5, 0.9), u(0.7, 1.0)), eyes=hsv(u(), u(0.6, 1.0), u(0.5, 0.9)),
-        top=top, bottom=_fabric(rng, hsv(u(), u(0.2, 0.9), u(0.2, 0.8))), outer=outer,
-        socks=_pale(rng) if rng.random() < 0.4 else hsv(u(), u(0.0, 0.7), u(0.1, 0.6)),
-        shoes=hsv(u(), u(0.0, 0.7), u(0.1, 0.6)), accent=hsv(u(), u(0.7, 1.0), u(0.8, 1.0)),
-        trim=_contrast(rng, top.base) if rng.random() < 0.5 else None, collar=hsv(u(), u(0.0, 0.3), u(0.85, 1.0)),
+        hair=hair, hair2=_hsv(hair_hue + u(0.3, 0.7), u(0.5, 0.9), u(0.7, 1.0)),
+        eyes=_hsv(u(), u(0.6, 1.0), u(0.5, 0.9)),
+        top=top, bottom=_fabric(rng, _hsv(u(), u(0.2, 0.9), u(0.2, 0.8))), outer=outer,
+        socks=_pale(rng) if rng.random() < 0.4 else _hsv(u(), u(0.0, 0.7), u(0.1, 0.6)),
+        shoes=_hsv(u(), u(0.0, 0.7), u(0.1, 0.6)), accent=_hsv(u(), u(0.7, 1.0), u(0.8, 1.0)),
+        trim=_contrast(rng, top.base) if rng.random() < 0.5 else None, collar=_hsv(u(), u(0.0, 0.3), u(0.85, 1.0)),
         outfit=outfit, sleeves=str(rng.choice(SLEEVES, p=[0.2, 0.4, 0.4])),
         hair_style=hair_style, hair_length=u(), hair_pattern=str(rng.choice(HAIR_PATTERNS)),
         ahoge=bool(rng.random() < 0.35), hat=_hat(rng, hair_style), front=str(rng.choice(FRONT_DETAILS)),

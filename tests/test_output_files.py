@@ -5,6 +5,7 @@ import errno
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -13,6 +14,7 @@ from _scripts.errors import FAILED, failure
 from _scripts.eval import generate
 from dnnlib.files import atomic_path, write_text_atomic
 from training.eval import report
+from training.infer.export import write_video
 from training.train.snapshot import atomic_save, load_snapshot
 
 NO_SPACE = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # as a write reports it: no file name
@@ -74,5 +76,26 @@ def test_generate_on_a_full_disk(tiny_snapshot, body_root, tmp_path, monkeypatch
                           "--res", "16", "--samples", "4"], standalone_mode=False)
     assert code == FAILED
     lines = capsys.readouterr().err.replace("\r", "\n").split("\n")
-    assert f"error: {out}: no space left on device" in lines  # on a line of its own, after the progress bar
-    assert not _leftovers(out)
+    first = out / generate_character(out) / "input_front.png"
+    assert f"error: {first}: no space left on device" in lines  # on a line of its own, after the progress bar
+    assert not list(out.rglob("*.png")) and not _leftovers(out)  # not even the 4 bytes the writer got out
+
+
+def generate_character(out: Path) -> str:
+    """The one character folder generate made in out."""
+    (folder,) = [p for p in out.iterdir() if p.is_dir()]
+    return folder.name
+
+
+def test_a_video_that_fails_midway_leaves_no_file(tmp_path):
+    path = tmp_path / "turntable.gif"
+    write_video([np.zeros((8, 8, 3), np.uint8)] * 2, [path])
+    old = path.read_bytes()
+
+    def frames():
+        yield np.full((8, 8, 3), 255, np.uint8)
+        raise NO_SPACE
+    with pytest.raises(OSError) as full:
+        write_video(frames(), [path, tmp_path / "turntable.mp4"])
+    assert full.value.filename == str(path) and full.value.strerror == "no space left on device"
+    assert path.read_bytes() == old and not (tmp_path / "turntable.mp4").exists() and not _leftovers(tmp_path)

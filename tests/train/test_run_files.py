@@ -57,12 +57,14 @@ def test_snapshots_within_one_kimg_are_all_kept_and_resolvable(short_run):
         p.name for p in short_run.iterdir()}
 
 
-def test_resume_drops_the_metrics_of_redone_ticks(body_root, short_run, tmp_path):
+def test_resume_drops_the_metrics_of_redone_ticks_and_a_torn_line(body_root, short_run, tmp_path):
     run_dir = tmp_path / "00000"
     shutil.copytree(short_run, run_dir)
     killed = [run_dir / ".network-snapshot-000000.006.pt.k2j4x.tmp", run_dir / ".network-snapshot-000000.q8w1.tmp.pt"]
     for path in killed:  # what writers killed mid-snapshot left (the old and the current temporary names)
         path.write_bytes(b"PK")
+    with open(run_dir / "metrics.jsonl", "a") as f:
+        f.write('{"kimg": 0.008, "st')  # the line a kill or a full disk tore mid-write
     Trainer(_cfg(body_root, run_dir)).run(load_snapshot(short_run.parent / "after_step1.pt"))  # steps 2, 3 again
     steps = [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -16,6 +17,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from dnnlib.files import atomic_path, write_text_atomic
 from training.data.checks import DatasetError
 from training.data.dataset import DatasetConfig, NovaHumanDataset
 from training.data.layout import PRESETS, DataPreset
@@ -60,36 +62,40 @@ class OutputOptions:
 
 
 def save_image(image: np.ndarray, path: Path) -> Path:
-    """An (H, W, C) uint8 image as a PNG, making its folder."""
+    """An (H, W, C) uint8 image as a PNG, making its folder; written whole or not at all."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(image).save(path)
+    with atomic_path(path) as tmp:
+        Image.fromarray(image).save(tmp, format="PNG")
     return path
 
 
 def write_video(frames: Iterable[np.ndarray], paths: list[Path], fps: float = 30.0) -> int:
     """Stream uint8 frames (H, W, 3) into every path (.mp4 via imageio-ffmpeg / libx264, .gif looping
     forever); returns the number of frames written. Frames are consumed as they come: the mp4 encoder
-    streams them to disk (only the gif writer keeps its frames until it closes)."""
-    writers = []
-    try:
-        for path in paths:
-            suffix = Path(path).suffix.lower()
-            if suffix == ".mp4":
-                writers.append(imageio.get_writer(path, fps=fps, codec="libx264", quality=8, macro_block_size=2,
-                                                  ffmpeg_log_level="error"))
-            elif suffix == ".gif":
-                writers.append(imageio.get_writer(path, mode="I", duration=round(1000 / fps), loop=0))
-            else:
-                raise ValueError(f"{path}: unknown video format (use .mp4 or .gif)")
-        count = 0
-        for frame in frames:
+    streams them to disk (only the gif writer keeps its frames until it closes). Each video goes to a
+    temporary file renamed over its path once every frame is in, so a failure leaves no partial video."""
+    for path in paths:
+        if Path(path).suffix.lower() not in (".mp4", ".gif"):
+            raise ValueError(f"{path}: unknown video format (use .mp4 or .gif)")
+    with ExitStack() as renames:
+        tmps = [renames.enter_context(atomic_path(path)) for path in paths]
+        writers = []
+        try:
+            for tmp in tmps:
+                if tmp.suffix.lower() == ".mp4":
+                    writers.append(imageio.get_writer(tmp, fps=fps, codec="libx264", quality=8, macro_block_size=2,
+                                                      ffmpeg_log_level="error"))
+                else:
+                    writers.append(imageio.get_writer(tmp, mode="I", duration=round(1000 / fps), loop=0))
+            count = 0
+            for frame in frames:
+                for w in writers:
+                    w.append_data(frame)
+                count += 1
+        finally:
             for w in writers:
-                w.append_data(frame)
-            count += 1
-        return count
-    finally:
-        for w in writers:
-            w.close()
+                w.close()
+    return count
 
 
 def write_character(G: NovaGenerator, preset: DataPreset, planes: Planes, inputs: tuple[Image.Image, Image.Image],
@@ -189,7 +195,7 @@ def write_split(loaded: LoadedGenerator, query: str, ds: NovaHumanDataset, picks
                 "views": ortho_views(preset).names + spin_views(preset).names,
                 "video": opts.video, "frames": opts.frames if opts.video else 0, "mesh": opts.mesh,
                 "mesh_res": opts.mesh_res if opts.mesh else 0}
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    write_text_atomic(out / "manifest.json", json.dumps(manifest, indent=1) + "\n")
     return count
 
 

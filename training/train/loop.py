@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -155,6 +154,15 @@ def validate_training_data(cfg: TrainConfig, data_preset: str, progress: bool = 
     for root in (cfg.data, *cfg.extra_data):
         validate_splits(Path(root), data_preset, ("train", "val"), optional=("val",), full=cfg.full_check,
                         use_features=cfg.use_features, progress=progress)
+
+
+def _logged_step(line: str) -> int | None:
+    """The step of one whole metrics.jsonl line; None for a torn or empty one."""
+    try:
+        record = json.loads(line) if line.endswith("\n") else None
+    except json.JSONDecodeError:
+        return None
+    return record.get("step", 0) if isinstance(record, dict) else None
 
 
 class Trainer:
@@ -328,17 +336,15 @@ class Trainer:
 
     def _drop_redone_metrics(self) -> None:
         """On resume: keep only the metrics.jsonl ticks up to the snapshot's step, since the ticks after
-        it are run (and logged) again. Rewritten atomically, so an interruption leaves the old file."""
+        it are run (and logged) again, and drop a line torn by a kill or a full disk mid-write. Rewritten
+        atomically, so an interruption leaves the old file."""
         path = self.run_dir / "metrics.jsonl"
         if not path.is_file():
             return
         lines = path.read_text().splitlines(keepends=True)
-        kept = [line for line in lines if line.strip() and json.loads(line).get("step", 0) <= self.step]
-        if len(kept) == len(lines):
-            return
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text("".join(kept))
-        os.replace(tmp, path)
+        kept = [line for line in lines if (step := _logged_step(line)) is not None and step <= self.step]
+        if kept != lines:
+            write_text_atomic(path, "".join(kept))
 
     def run(self, resume_state: dict | None = None) -> None:
         cfg, main = self.cfg, self.dist.is_main

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import click
 
-from training.infer.release import sha256_of, write_release
+from dnnlib.files import sha256_of
+from training.infer.release import write_release
 
 
 @click.command(help=__doc__)

@@ -8,6 +8,7 @@ OSError naming the final path, so a full disk reads "PATH: no space left on devi
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import tempfile
 from contextlib import contextmanager
@@ -66,3 +67,19 @@ def naming(exc: OSError, path: Path) -> OSError:
 def is_temp_file(path: Path) -> bool:
     """Whether path is one of atomic_path's temporary files (left behind only by a killed process)."""
     return path.name.startswith(".") and ".tmp" in path.name
+
+
+_HASHES: dict[tuple[str, int, int], str] = {}
+
+
+def sha256_of(path: Path) -> str:
+    """sha256 hex digest of a file, remembered per (path, size, mtime) so big files hash once."""
+    st = Path(path).stat()
+    key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _HASHES:
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        _HASHES[key] = digest.hexdigest()
+    return _HASHES[key]

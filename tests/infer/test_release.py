@@ -7,7 +7,8 @@ from _scripts import release as release_cli
 from training.data.layout import PRESETS
 from training.infer.cameras import ortho_views
 from training.infer.load import load_generator
-from training.infer.release import release_state, sha256_of
+from dnnlib.files import sha256_of
+from training.infer.release import release_state
 from training.infer.render import make_character_planes, render_views
 
 

@@ -7,23 +7,15 @@ record (source snapshot, its sha256, images seen). load_generator reads it like 
 """
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import torch
 
+from dnnlib.files import sha256_of
 from training.train.snapshot import atomic_save, load_snapshot
 
 RELEASED_MODEL = Path(__file__).resolve().parents[2] / "_train" / "released" / "nova3d-cpu128.pt"
 """The model `python -m _scripts.reconstruct` uses when no --ckpt/--inferquery is given (MODEL_CARD.md beside it)."""
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def release_state(snapshot: Path) -> dict:

@@ -29,6 +29,8 @@ from typing import Callable, Iterable
 import torch
 from tqdm import tqdm
 
+from dnnlib.files import sha256_of
+
 DIR_ENV = "NOVA3D_WEIGHTS_DIR"
 GET_IT = "get it with python -m _scripts.weights --download --only {name}"
 
@@ -128,22 +130,6 @@ class Place:
         if self.path is None:
             return f"{self.label} ({self.status})"
         return f"{self.label} {self.path} ({self.status})"
-
-
-_HASHES: dict[tuple[str, int, int], str] = {}
-
-
-def sha256_of(path: Path) -> str:
-    """sha256 hex digest of a file, remembered per (path, size, mtime) so big files hash once."""
-    st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
-    if key not in _HASHES:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        _HASHES[key] = h.hexdigest()
-    return _HASHES[key]
 
 
 def _in(path: Path, filename: str) -> Path:

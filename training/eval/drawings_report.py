@@ -14,7 +14,8 @@ from training.eval.report import strict_json
 
 PROTOCOL = ("the drawings are each character's ortho front and back renders, given to the model as reconstruct "
             "gives them (background removal, framing); the model's ortho and 12-view ring renders are aligned to "
-            "the true views by one similarity fitted on the front silhouettes (alpha > 0.5: scale from the "
+            "the true views by one similarity fitted on the front silhouettes (alpha > 0.5, rendered at {res} rays per "
+            "side: scale from the "
             "heights, feet and bounding-box centre aligned) and applied to every view (ring views: weak "
             "perspective); IoU of the silhouettes, PSNR (data range 1) over their union, images on white, "
             "8-bit, resized (nearest) to {res} px; side = left and right; means over characters")

@@ -50,10 +50,10 @@ def serve(config_args: dict, host: str, port: int, workdir: Path | None) -> None
 @click.option("--port", type=click.IntRange(1, 65535), default=7860, show_default=True)
 @model_options
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N")
-@click.option("--frames", type=click.IntRange(min=1), default=48, show_default=True,
+@click.option("--frames", type=click.IntRange(min=1), default=36, show_default=True,
               help="turntable frames, one full turn")
-@click.option("--fps", type=click.FloatRange(min=1), default=16.0, show_default=True, help="turntable frame rate")
-@click.option("--mesh-res", "mesh_res", type=click.IntRange(min=2), default=80, show_default=True,
+@click.option("--fps", type=click.FloatRange(min=1), default=12.0, show_default=True, help="turntable frame rate")
+@click.option("--mesh-res", "mesh_res", type=click.IntRange(min=2), default=64, show_default=True,
               help="density grid nodes per axis for the mesh")
 @click.option("--res", type=click.IntRange(min=8), default=None,
               help="output image size in pixels (default: the model's)")

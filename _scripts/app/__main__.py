@@ -3,7 +3,7 @@ they are framed, press Reconstruct, get the turntable, a 3D view of the mesh and
 
 \b
     python -m _scripts.app [--port 7860] [--host 127.0.0.1] [--ckpt FILE | --inferquery Q] [--device cpu]
-    make app          installs the app's extra (pip install -e .[app]) into .venv and runs this
+    make app          installs the app's extra (requirements-app.txt, setup.py's [app]) into .venv, runs this
 
 Serves http://HOST:PORT/ (only this machine by default: --host 127.0.0.1). Jobs run one at a time, in
 order (a queue: the page says how many are ahead); each image may be at most --max-upload-mb. The images

@@ -9,11 +9,11 @@ DEMO_DIR ?= out/demo
 # the venv's tools (ninja for JIT-compiled ops) must be on PATH for the commands below
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: test test-reference demo venv clean-venv
+.PHONY: test test-reference demo app venv clean-venv
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt requirements-test.txt setup.py
+$(STAMP): requirements.txt requirements-test.txt requirements-app.txt setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH_SPEC)"
@@ -27,6 +27,12 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	bash _scripts/demo.sh $(DEMO_DIR)
+
+# The web app (README, "Web app"): the extra [app] of setup.py (the test requirements include it too, for
+# its browser tests); APP_ARGS passes flags, e.g. make app APP_ARGS="--port 8000".
+app: $(STAMP)
+	$(PY) -m pip install -q -r requirements-app.txt
+	$(PY) -m _scripts.app $(APP_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -4,7 +4,11 @@ from pathlib import Path
 from setuptools import find_packages, setup
 
 here = Path(__file__).parent
-requirements = [line.split("#")[0].strip() for line in (here / "requirements.txt").read_text().splitlines()]
+
+
+def read_requirements(name: str) -> list[str]:
+    return [r for r in (line.split("#")[0].strip() for line in (here / name).read_text().splitlines()) if r]
+
 
 setup(
     name="nova3d",
@@ -12,6 +16,7 @@ setup(
     description="NOVA-3D: 3D anime character reconstruction from non-overlapping front and back views",
     python_requires=">=3.10",
     packages=find_packages(include=["dnnlib*", "torch_utils*", "training*", "_scripts*", "_train*"]),
-    package_data={"torch_utils": ["ops/*.cu", "ops/*.cpp", "ops/*.h", "ops/*.cuh"]},
-    install_requires=["torch>=2.1"] + [r for r in requirements if r],
+    package_data={"torch_utils": ["ops/*.cu", "ops/*.cpp", "ops/*.h", "ops/*.cuh"], "_scripts.app": ["web/*"]},
+    install_requires=["torch>=2.1"] + read_requirements("requirements.txt"),
+    extras_require={"app": read_requirements("requirements-app.txt")},  # the web app: pip install -e .[app]
 )

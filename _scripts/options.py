@@ -27,6 +27,7 @@ from training.eval.report import format_markdown, write_outputs
 from training.infer.export import OutputOptions, open_split, pick_characters, summary, write_split
 from training.infer.load import LoadedGenerator, load_generator
 from training.infer.manifest import generate_settings, refuse_other_settings
+from training.infer.release import RELEASED_MODEL
 from training.infer.render import InferenceSettings
 from training.infer.mesh import MESH_FORMATS
 from training.metrics.image import PROTOCOLS
@@ -84,6 +85,17 @@ def snapshot_path(inferquery: str | None, ckpt: Path | None, runs: Path | None) 
     if not Path(ckpt).is_file():
         raise FileNotFoundError(f"{ckpt}: snapshot file not found")
     return Path(ckpt)
+
+
+def with_released_model(image_flags: dict) -> dict:
+    """The model flags, naming the released model when neither --ckpt nor --inferquery is given (reconstruct
+    and the web app); BadInput when that file is missing."""
+    if image_flags["inferquery"] is not None or image_flags["ckpt"] is not None:
+        return image_flags
+    if not RELEASED_MODEL.is_file():
+        raise BadInput(f"{RELEASED_MODEL}: the released model is missing (a partial checkout?); "
+                       f"give --ckpt FILE or --inferquery Q")
+    return {**image_flags, "ckpt": RELEASED_MODEL}
 
 
 def query_name(path: Path, inferquery: str | None) -> str:

@@ -30,14 +30,13 @@ import click
 from tqdm import tqdm
 
 from _scripts.errors import BadInput, OneLineErrors, writable_folder
-from _scripts.options import load_image_model, model_options, output_options, print_notes
+from _scripts.options import load_image_model, model_options, output_options, print_notes, with_released_model
 from dnnlib.files import errors_name
 from training.data.layout import PRESETS
-from training.data.preprocess import DEFAULT_TOLERANCE, prepare_image, to_condition
-from training.infer.export import summary, write_character
+from training.data.preprocess import DEFAULT_TOLERANCE
+from training.infer.export import summary
 from training.infer.manifest import reconstruct_settings, refuse_other_settings, write_manifest
-from training.infer.release import RELEASED_MODEL
-from training.infer.render import make_character_planes
+from training.infer.reconstruct import prepare_pair, reconstruct_character, user_image_preset
 
 
 def read_pairs(front: tuple[Path, ...], back: tuple[Path, ...], pair_list: Path | None) -> list[tuple[Path, Path, str | None]]:
@@ -101,34 +100,19 @@ def main(front: tuple[Path, ...], back: tuple[Path, ...], pair_list: Path | None
     if not 0 < tolerance < 1:
         raise BadInput(f"--tolerance must be between 0 and 1, got {tolerance}")
     writable_folder(out)
-    if image_flags["inferquery"] is None and image_flags["ckpt"] is None:  # the released model
-        if not RELEASED_MODEL.is_file():
-            raise BadInput(f"{RELEASED_MODEL}: the released model is missing (a partial checkout?); "
-                           f"give --ckpt FILE or --inferquery Q")
-        image_flags["ckpt"] = RELEASED_MODEL
-    model = load_image_model(**image_flags)
+    model = load_image_model(**with_released_model(image_flags))
     loaded, opts = model.loaded, model.outputs
-    G = loaded.G
-    if G.cfg.use_precomputed_features:
-        raise BadInput(f"{loaded.path}: this snapshot needs precomputed ortho_katepca_chonk features, "
-                       f"which your own images do not have")
-    preset_name = preset or loaded.model.data_preset
-    if abs(PRESETS[preset_name].boxwarp - G.cfg.box_warp) > 1e-6:
-        raise BadInput(f"--preset {preset_name}: the snapshot was trained with the {loaded.model.data_preset} preset")
-    size = loaded.model.cond_resolution
-    inputs = [tuple(prepare_image(p, preset_name, size, bg_removal, tolerance) for p in (f, b)) for f, b, _ in pairs]
+    preset_name = user_image_preset(loaded, preset)
+    inputs = [prepare_pair(loaded, preset_name, f, b, bg_removal, tolerance) for f, b, _ in pairs]
     names = output_names(pairs)
     settings = reconstruct_settings(loaded, model.name, preset_name, opts, bg_removal, tolerance, len(pairs))
     refuse_other_settings(out, settings)
     write_manifest(out, {**settings, "characters": names})
     start, count = time.time(), 0
-    for (front_image, back_image), name in tqdm(list(zip(inputs, names)), desc="reconstruct", unit="char",
-                                                dynamic_ncols=True):
-        planes = make_character_planes(G, to_condition(front_image), to_condition(back_image))
+    for images, name in tqdm(list(zip(inputs, names)), desc="reconstruct", unit="char", dynamic_ncols=True):
         out_dir = out if len(pairs) == 1 else out / name
         with errors_name(out_dir):
-            count += len(write_character(G, PRESETS[preset_name], planes, (front_image, back_image), out_dir, opts,
-                                         name))
+            count += len(reconstruct_character(loaded, preset_name, images, out_dir, opts, name))
     click.echo(summary(out, len(pairs), count, start, opts))
     print_notes(opts.notes)
 

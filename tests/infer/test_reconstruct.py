@@ -153,15 +153,16 @@ def test_exit_code_of_the_command(images, tiny_snapshot, tmp_path):
 def test_without_a_model_flag_the_released_model_is_used(images, tiny_snapshot, tmp_path, monkeypatch):
     """No --ckpt/--inferquery: reconstruct loads RELEASED_MODEL (here a release of the tiny snapshot); a
     missing release file is one line naming it and the flags to give instead."""
+    from _scripts import options
     from training.infer.release import write_release
 
     release = tmp_path / "released.pt"
     write_release(tiny_snapshot, release)
-    monkeypatch.setattr(reconstruct, "RELEASED_MODEL", release)
+    monkeypatch.setattr(options, "RELEASED_MODEL", release)  # reconstruct and the app read it there
     out = tmp_path / "out"
     args = ["--front", str(images / "front.png"), "--back", str(images / "back_white.png"), "--out", str(out), *FAST]
     assert reconstruct.main(args, standalone_mode=False) in (0, None)
     manifest = json.loads((out / "manifest.json").read_text())
     assert "released.pt" in json.dumps(manifest)
-    monkeypatch.setattr(reconstruct, "RELEASED_MODEL", tmp_path / "missing.pt")
+    monkeypatch.setattr(options, "RELEASED_MODEL", tmp_path / "missing.pt")
     assert reconstruct.main(args[:4] + ["--out", str(tmp_path / "out2"), *FAST], standalone_mode=False) == 2

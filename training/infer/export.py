@@ -10,7 +10,7 @@ import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import imageio.v2 as imageio
 import numpy as np
@@ -37,6 +37,10 @@ FILES = """Per character, in <out>/<id>/:
     turntable.mp4, turntable.gif           with --video: --frames views at elevation 0, from the front
     mesh.ply, mesh.glb (and .obj)          with --mesh: marching cubes of the density (training/infer/mesh.py)
 and <out>/manifest.json lists the snapshot, the settings and the characters."""
+
+Progress = Callable[[str, int, int], None]
+"""Called as files are written, for a caller that shows progress (the web app): (stage, done, total), the
+stage one of 'views', 'turntable', 'mesh'."""
 
 
 @dataclass
@@ -99,20 +103,26 @@ def write_video(frames: Iterable[np.ndarray], paths: list[Path], fps: float = 30
 
 
 def write_character(G: NovaGenerator, preset: DataPreset, planes: Planes, inputs: tuple[Image.Image, Image.Image],
-                    out_dir: Path, opts: OutputOptions, label: str = "") -> list[Path]:
+                    out_dir: Path, opts: OutputOptions, label: str = "", progress: Progress | None = None) -> list[Path]:
     """Every file of one character (module docstring) from planes made once; returns the paths written."""
+    progress = progress or (lambda stage, done, total: None)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = [save_image(np.asarray(im.convert("RGB")), out_dir / f"input_{side}.png")
                for side, im in zip(("front", "back"), inputs)]
-    for views in (ortho_views(preset), spin_views(preset)):
+    all_views = [ortho_views(preset), spin_views(preset)]
+    done, total = 0, sum(len(v.names) for v in all_views)
+    for views in all_views:
         names = iter(views.names)
         for rendered in render_views(G, planes, views.labels, opts.size, opts.batch):
             for rgb, xyza in zip(rendered.rgb, rendered.xyza):
                 name = next(names)
                 written += [save_image(rgb, out_dir / f"{name}.png"), save_image(xyza, out_dir / "xyza" / f"{name}.png")]
+            done += len(rendered.rgb)
+            progress("views", done, total)
     if opts.video:
-        written += _write_turntable(G, preset, planes, out_dir, opts, label)
+        written += _write_turntable(G, preset, planes, out_dir, opts, label, progress)
     if opts.mesh:
+        progress("mesh", 0, 1)
         device = planes.front.device
         samples = G.renderer.cfg.n_coarse + G.renderer.cfg.n_fine
         mesh, grid = field_mesh(G.field(planes), G.cfg.box_warp, opts.mesh_res, opts.mesh_level, G.cfg.neural_resolution,
@@ -123,17 +133,19 @@ def write_character(G: NovaGenerator, preset: DataPreset, planes: Planes, inputs
             opts.notes.append(f"{label}: no mesh: {why} (density max {grid.max():.3g}); try a --mesh-level below that")
         else:
             written += [write_mesh(mesh, out_dir / f"mesh.{fmt}") for fmt in opts.mesh_formats]
+        progress("mesh", 1, 1)
     return written
 
 
 def _write_turntable(G: NovaGenerator, preset: DataPreset, planes: Planes, out_dir: Path, opts: OutputOptions,
-                     label: str) -> list[Path]:
+                     label: str, progress: Progress) -> list[Path]:
     views = turntable_views(preset, opts.frames)
     bar = tqdm(total=opts.frames, desc=f"{label} turntable", unit="frame", leave=False, dynamic_ncols=True)
 
     def frames():
         for rendered in render_views(G, planes, views.labels, opts.size, opts.batch):
             bar.update(len(rendered.rgb))
+            progress("turntable", bar.n, opts.frames)
             yield from rendered.rgb
 
     paths = [out_dir / "turntable.mp4", out_dir / "turntable.gif"]

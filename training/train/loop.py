@@ -401,7 +401,12 @@ class Trainer:
 
 
 def train(cfg: TrainConfig, resume_state: dict | None = None) -> Trainer:
-    """Train (or continue a loaded snapshot) and return the trainer; rank 0 writes into cfg.run_dir."""
-    trainer = Trainer(cfg)
+    """Train (or continue a loaded snapshot) and return the trainer; rank 0 writes into cfg.run_dir.
+
+    A resumed run builds the networks of the snapshot's stored model config, not of the preset as it is
+    now, so a snapshot keeps resuming after a preset's defaults change (e.g. the SR width)."""
+    model = (dataclass_from_dict(ModelConfig, json.loads(resume_state["model_config"]))
+             if resume_state is not None and "model_config" in resume_state else None)
+    trainer = Trainer(cfg, model=model)
     trainer.run(resume_state)
     return trainer

@@ -93,6 +93,8 @@ class TrainConfig:
     # bf16 = on any device, off = float32. The regularisers always run in float32 (training/train/loss.py).
     amp: AmpMode = "auto"
     mbstd_group: int | None = None  # override D's minibatch-std group size
+    render_chunk: int = 0  # rays per chunk when G renders with gradients, each chunk recomputed in backward (the
+    # renderer's recompute: its activations shrink to one chunk's, for one more field pass); 0: all rays at once
     n_sample_chars: int = 4
     resume_d: str = ""  # initialise D from this snapshot or D state dict (a fresh run only; --resume-d)
     strict: bool = False  # missing LPIPS weights are an error instead of the L1 + (1 - MS-SSIM) substitute
@@ -169,6 +171,9 @@ class Trainer:
         torch.manual_seed(cfg.seed)  # the same initial networks on every rank
         mc = model or model_config(cfg.preset, cfg.fusion, cfg.encoder, cfg.mask_d, cfg.superresolution)
         mc = replace(mc, generator=replace(mc.generator, use_precomputed_features=cfg.use_features))
+        if cfg.render_chunk:
+            render = replace(mc.generator.render, chunk=cfg.render_chunk, recompute=True)
+            mc = replace(mc, generator=replace(mc.generator, render=render))
         if cfg.mbstd_group is not None:  # copies, so a ModelConfig passed in is never changed
             mc = replace(mc, discriminator=replace(mc.discriminator, mbstd_group_size=cfg.mbstd_group))
         self.model_cfg = mc

@@ -9,6 +9,7 @@ reports each side's medians, their ratios and the peak memory of each side's pro
   on the SR image and on the raw image, backward, Adam step.
 - D step: D on a real image, raw image and mask with R1 (the penalty of the loss's ``r1_penalty``: image
   and raw at gamma 5, mask at gamma 1, double backward), backward, Adam step.
+- Each side renders as its trainer does (its TrainConfig's ``render_chunk`` where it has one).
 - Configs: ``paper`` is the NOVA-Human main run's (the original's body run config: backbone 256, 3 x 3 x
   16 planes, neural resolution 96 super-resolved from 128 as the original's SR does, SR hidden channels
   16, 48 + 48 samples, SR and D at 512), set explicitly on both sides; ``preset`` is each side's own
@@ -46,6 +47,7 @@ def _worker(preset: str, step: str, neural: int | None, sr_hidden: int | None, t
     from training.data.layout import PRESETS
     from training.model.discriminator import DualDiscriminator
     from training.model.triplane import NovaGenerator
+    from training.train.loop import TrainConfig
     from training.train.presets import model_config
 
     torch.manual_seed(0)
@@ -55,6 +57,9 @@ def _worker(preset: str, step: str, neural: int | None, sr_hidden: int | None, t
         g = replace(g, neural_resolution=neural)
     if sr_hidden is not None:
         g = replace(g, sr=replace(g.sr, hidden_channels=sr_hidden, input_resolution=128))
+    chunk = getattr(TrainConfig, "render_chunk", 0)  # the training default's render chunks, where a side has them
+    if chunk:
+        g = replace(g, render=replace(g.render, chunk=chunk, recompute=True))
     label = PRESETS[mc.data_preset].ortho_params("front").label()[None].float()
     size = g.sr.img_resolution
     img = torch.rand(1, 3, size, size) * 2 - 1

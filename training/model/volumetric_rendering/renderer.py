@@ -44,7 +44,7 @@ class RenderConfig:
     chunk: int | None = None  # rays per batch element per field call; None: all at once
     recompute: bool = False  # with gradients on, keep only each chunk's rays and recompute its samples, field
     # and compositing in backward (torch.utils.checkpoint): the render's activations shrink to one chunk's at the
-    # cost of a second forward pass through the field; use with chunk (one chunk of all rays saves nothing)
+    # cost of a second forward pass through the field; off when the rays fit in one chunk (nothing to save)
 
     def __post_init__(self):
         if self.n_coarse < 1 or self.n_fine < 0:
@@ -91,7 +91,7 @@ class VolumeRenderer(torch.nn.Module):
         rays = (origins, directions, near, far, offsets_coarse, offsets_fine)
         step = self.cfg.chunk or n_rays
         render = self._render_rays
-        if self.cfg.recompute and torch.is_grad_enabled():
+        if self.cfg.recompute and torch.is_grad_enabled() and step < n_rays:
             render = partial(checkpoint, self._render_rays, use_reentrant=False)
         parts = [render(field, *(x[:, i:i + step] for x in rays)) for i in range(0, n_rays, step)]
         composite = Composite(*(torch.cat([getattr(c, name) for c, _ in parts], 1)

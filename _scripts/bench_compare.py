@@ -15,7 +15,7 @@ reports each side's medians, their ratios and the peak memory of each side's pro
   16, 48 + 48 samples, SR and D at 512), set explicitly on both sides; ``preset`` is each side's own
   body preset as it stands.
 
-Each run is a fresh process (``python <this file> --worker ...`` with PYTHONPATH at the checkout under
+Each run is a fresh process (``python _scripts/bench_step.py ...`` with PYTHONPATH at the checkout under
 test), so its peak resident memory (ru_maxrss) is that side's alone. The original NOVA-3D code does not
 run here (docs/PERFORMANCE.md says why), so PATH is a checkout of this project, e.g. main before a change.
 """
@@ -23,81 +23,21 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
-import time
-from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+STEP_SCRIPT = Path(__file__).resolve().with_name("bench_step.py")  # one step in a fresh process, run by path
 # the original's body run (_configs/nova_human/human_multi_view_panic3d_mask_encoder_attention_train_4gpu.sh)
 PAPER = dict(neural=96, sr_hidden=16)
 CONFIGS = {"paper": PAPER, "preset": {}}
 STEPS = ("G", "D")
 
 
-def _worker(preset: str, step: str, neural: int | None, sr_hidden: int | None, timed: int) -> dict:
-    """Build the preset's networks from whatever ``training`` is on the path, run one untimed and `timed`
-    timed steps, and return the seconds, the configuration used and the process's peak resident memory."""
-    import torch
-    import torch.nn.functional as F
-
-    from training.data.layout import PRESETS
-    from training.model.discriminator import DualDiscriminator
-    from training.model.triplane import NovaGenerator
-    from training.train.loop import TrainConfig
-    from training.train.presets import model_config
-
-    torch.manual_seed(0)
-    mc = model_config(preset)
-    g = mc.generator
-    if neural is not None:
-        g = replace(g, neural_resolution=neural)
-    if sr_hidden is not None:
-        g = replace(g, sr=replace(g.sr, hidden_channels=sr_hidden, input_resolution=128))
-    chunk = getattr(TrainConfig, "render_chunk", 0)  # the training default's render chunks, where a side has them
-    if chunk:
-        g = replace(g, render=replace(g.render, chunk=chunk, recompute=True))
-    label = PRESETS[mc.data_preset].ortho_params("front").label()[None].float()
-    size = g.sr.img_resolution
-    img = torch.rand(1, 3, size, size) * 2 - 1
-    raw = torch.rand(1, 3, g.neural_resolution, g.neural_resolution) * 2 - 1
-    if step == "G":
-        net = NovaGenerator(g)
-        cond = F.interpolate(img, size=(mc.cond_resolution, mc.cond_resolution), mode="bilinear")
-        cond_front, cond_back, z = cond, cond.flip(-1), torch.randn(1, g.backbone.z_dim)
-
-        def loss() -> torch.Tensor:
-            out = net(cond_front, cond_back, label, z=z)
-            return (out.image - img).abs().mean() + (out.image_raw - raw).abs().mean()
-    else:
-        net = DualDiscriminator(mc.discriminator)
-        mask = torch.rand(1, 1, size, size)
-
-        def loss() -> torch.Tensor:
-            inputs = [x.detach().requires_grad_() for x in (img, raw, mask)]
-            logits = net(*inputs[:2], label, inputs[2])
-            grads = torch.autograd.grad(logits.sum(), inputs, create_graph=True)
-            r1 = 5.0 / 2 * sum(gr.square().sum() for gr in grads[:2]) + 1.0 / 2 * grads[2].square().sum()
-            return F.softplus(-logits).sum() + r1
-    opt = torch.optim.Adam(net.parameters(), lr=0.002, betas=(0.0, 0.99))
-    seconds = []
-    for i in range(timed + 1):
-        start = time.perf_counter()
-        opt.zero_grad(set_to_none=True)
-        loss().backward()
-        opt.step()
-        if i > 0:
-            seconds.append(time.perf_counter() - start)
-    return {"seconds": seconds, "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20, 2),
-            "neural_resolution": g.neural_resolution, "sr_hidden_channels": g.sr.hidden_channels,
-            "parameters": sum(p.numel() for p in net.parameters()), "threads": torch.get_num_threads()}
-
-
 def _run_side(checkout: Path, preset: str, step: str, config: dict, timed: int) -> dict:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", preset, step, str(config.get("neural", 0)),
+    cmd = [sys.executable, str(STEP_SCRIPT), preset, step, str(config.get("neural", 0)),
            str(config.get("sr_hidden", 0)), str(timed)]
     env = dict(os.environ, PYTHONPATH=str(checkout))
     done = subprocess.run(cmd, cwd=checkout, env=env, capture_output=True, text=True, check=False)
@@ -139,7 +79,3 @@ def bench_compare(against: Path, rounds: int, timed: int, configs: tuple[str, ..
             result[f"{config}_{step}_step"] = entry
     return result
 
-
-if __name__ == "__main__" and sys.argv[1:2] == ["--worker"]:
-    preset_, step_, neural_, sr_hidden_, timed_ = sys.argv[2], sys.argv[3], *(int(a) for a in sys.argv[4:7])
-    print(json.dumps(_worker(preset_, step_, neural_ or None, sr_hidden_ or None, timed_)))

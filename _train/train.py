@@ -77,7 +77,7 @@ def given_fields(ctx: click.Context) -> dict[str, str]:
 @click.option("--sr/--no-sr", "superresolution", default=TrainConfig.superresolution, help="Super-resolution module.")
 @click.option("--use-features", is_flag=True, help="Add the dataset's ortho_katepca_chonk features at 8x8.")
 @click.option("--render-chunk", type=click.IntRange(min=0), default=TrainConfig.render_chunk,
-              help="G renders N rays per chunk, each recomputed in backward: less memory (0: all rays at once).")
+              help="Lower-memory G steps: N rays per chunk, each recomputed in backward (0: all rays at once).")
 @click.option("--recon-warmup", "recon_warmup_kimg", type=float, default=TrainConfig.recon_warmup_kimg,
               help="First kimg on the reconstruction losses only (no GAN, no D steps).")
 @click.option("--views-per-item", type=int, default=TrainConfig.views_per_item,

@@ -93,10 +93,9 @@ class TrainConfig:
     # bf16 = on any device, off = float32. The regularisers always run in float32 (training/train/loss.py).
     amp: AmpMode = "auto"
     mbstd_group: int | None = None  # override D's minibatch-std group size
-    render_chunk: int = 4096  # rays per chunk when G renders with gradients, each chunk recomputed in backward (the
-    # renderer's recompute); 0: all rays at once. Body G step at the paper's config on CPU, 4 chunks of 96^2 rays:
-    # peak memory 5.4 -> 4.1 GB and 30 % faster (smaller working set), docs/PERFORMANCE.md. A no-op for renders of
-    # one chunk or fewer rays (tiny, small)
+    render_chunk: int = 0  # rays per chunk when G renders with gradients, each chunk recomputed in backward (the
+    # renderer's recompute); 0: all rays at once. Body G step at the paper's config on CPU, 4096: peak memory
+    # 5.48 -> 4.74 GB for about 20 % more time (docs/PERFORMANCE.md): the lower-memory mode, not the default
     n_sample_chars: int = 4
     resume_d: str = ""  # initialise D from this snapshot or D state dict (a fresh run only; --resume-d)
     strict: bool = False  # missing LPIPS weights are an error instead of the L1 + (1 - MS-SSIM) substitute

@@ -41,7 +41,7 @@ def _run_side(checkout: Path, preset: str, step: str, config: dict, timed: int) 
            str(config.get("sr_hidden", 0)), str(timed)]
     env = dict(os.environ, PYTHONPATH=str(checkout))
     done = subprocess.run(cmd, cwd=checkout, env=env, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
+    if done.returncode != 0 or not done.stdout.strip():
         raise RuntimeError(f"{checkout}: the {step} step failed: {done.stderr.strip().splitlines()[-1:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 

@@ -1,5 +1,7 @@
 """Benchmarks: ``python -m _scripts.bench [all|ops|data|synth|train|render|infer] [--out FILE] [--device cpu|cuda]
 [--repeats N] [--size auto|full|small|tiny]`` prints one JSON object (and writes it to --out).
+``python -m _scripts.bench compare --against PATH [--repeats ROUNDS] [--config paper|preset]`` times this
+checkout's body G and D training steps against another checkout's, side by side (_scripts/bench_compare.py).
 
 Each section is a function ``bench_<name>(ctx: BenchContext) -> dict`` listed in SECTIONS (data,
 train and infer, and BenchContext, live in the helper module _scripts/bench_pipeline.py). Timings are ms per call, the median of ``repeats``
@@ -22,6 +24,7 @@ from typing import Callable
 import click
 import torch
 
+from _scripts.bench_compare import CONFIGS as COMPARE_CONFIGS, bench_compare
 from _scripts.bench_pipeline import BenchContext, bench_data, bench_infer, bench_synth, bench_train
 from torch_utils import custom_ops
 
@@ -297,7 +300,7 @@ def run(sections: list[str], ctx: BenchContext) -> dict:
 
 
 @click.command()
-@click.argument("section", type=click.Choice(["all", *SECTIONS]), default="all")
+@click.argument("section", type=click.Choice(["all", *SECTIONS, "compare"]), default="all")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the JSON here.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None, help="Default: cuda when available.")
 @click.option("--repeats", type=click.IntRange(min=1), default=5, show_default=True)
@@ -306,15 +309,29 @@ def run(sections: list[str], ctx: BenchContext) -> dict:
 @click.option("--data", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="train section: an existing body data root (>= 512 px) instead of synthetic characters "
                    "(for machines without the headless renderer).")
-def main(section: str, out: Path | None, device: str | None, repeats: int, size: str, data: Path | None) -> None:
+@click.option("--against", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
+              help="compare: the other checkout (e.g. a worktree of main); --repeats is the number of rounds.")
+@click.option("--config", "configs", type=click.Choice(list(COMPARE_CONFIGS)), multiple=True,
+              help="compare: paper (the paper's body run, set on both sides) and/or preset (each side's body "
+                   "preset). Default: both.")
+def main(section: str, out: Path | None, device: str | None, repeats: int, size: str, data: Path | None,
+         against: Path | None, configs: tuple[str, ...]) -> None:
     """Benchmark NOVA-3D's parts and print one JSON object."""
+    if section == "compare":
+        if against is None:
+            raise click.UsageError("compare needs --against PATH, a checkout of NOVA-3D to time this one against")
+        _emit(bench_compare(against, repeats, timed=1, configs=configs or tuple(COMPARE_CONFIGS)), out)
+        return
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
         raise click.UsageError("--device cuda: no CUDA device is visible to this torch")
     if size == "auto":
         size = "full" if device == "cuda" else "small"
     ctx = BenchContext(torch.device(device), size, repeats, warmup=2 if device == "cuda" else 1, data=data)
-    result = run(list(SECTIONS) if section == "all" else [section], ctx)
+    _emit(run(list(SECTIONS) if section == "all" else [section], ctx), out)
+
+
+def _emit(result: dict, out: Path | None) -> None:
     text = json.dumps(result, indent=2)
     click.echo(text)
     if out is not None:

@@ -76,6 +76,8 @@ def given_fields(ctx: click.Context) -> dict[str, str]:
 @click.option("--mask-d/--no-mask-d", default=TrainConfig.mask_d, help="Discriminator mask branch.")
 @click.option("--sr/--no-sr", "superresolution", default=TrainConfig.superresolution, help="Super-resolution module.")
 @click.option("--use-features", is_flag=True, help="Add the dataset's ortho_katepca_chonk features at 8x8.")
+@click.option("--render-chunk", type=click.IntRange(min=0), default=TrainConfig.render_chunk,
+              help="Lower-memory G steps: N rays per chunk, each recomputed in backward (0: all rays at once).")
 @click.option("--recon-warmup", "recon_warmup_kimg", type=float, default=TrainConfig.recon_warmup_kimg,
               help="First kimg on the reconstruction losses only (no GAN, no D steps).")
 @click.option("--views-per-item", type=int, default=TrainConfig.views_per_item,
@@ -109,7 +111,7 @@ def given_fields(ctx: click.Context) -> dict[str, str]:
 def main(name: str, data: tuple[Path, ...], data_weights: str, preset: str, data_preset: str, outdir: Path | None,
          batch: int, kimg: float,
          tick_kimg: float, snap_ticks: int, fusion: str, encoder: str, mask_d: bool, superresolution: bool,
-         use_features: bool, recon_warmup_kimg: float, views_per_item: int, recon_random_views: bool, lr_g: float,
+         use_features: bool, render_chunk: int, recon_warmup_kimg: float, views_per_item: int, recon_random_views: bool, lr_g: float,
          lr_d: float, betas: tuple[float, float], l1_weight: float, lpips_weight: float, alpha_weight: float,
          xyz_weight: float, gamma: float, gamma_mask: float, resume: Path | None,
          override_config: bool, resume_d: str, strict: bool, full_check: bool, seed: int, workers: int, device: str,
@@ -129,6 +131,7 @@ def main(name: str, data: tuple[Path, ...], data_weights: str, preset: str, data
                       data_weights=weights, recon_warmup_kimg=recon_warmup_kimg, views_per_item=views_per_item,
                       preset=preset, data_preset=data_preset, fusion=fusion,
                       encoder=encoder, mask_d=mask_d, superresolution=superresolution, use_features=use_features,
+                      render_chunk=render_chunk,
                       batch=batch, kimg=kimg, tick_kimg=tick_kimg, snap_ticks=snap_ticks, lr_g=lr_g, lr_d=lr_d,
                       betas=betas,
                       seed=seed, workers=workers, device=device, amp=amp, resume_d=resume_d, strict=strict,

@@ -55,3 +55,22 @@ def test_synth_section_reports_characters_per_minute_per_resolution():
     synth = json.loads(result.output[result.output.index("{"):])["synth"]
     assert synth["sizes"]["res"] == [32] and synth["mesh_build_ms_per_character"] > 0
     assert synth["res32"]["characters_per_min"] > 0 and 0 < synth["res32"]["mesh_build_share"] < 1
+
+
+def test_compare_section_times_two_checkouts_side_by_side():
+    """The compare section's whole path at the tiny preset, this checkout against itself (body takes minutes)."""
+    from _scripts.bench_compare import bench_compare
+
+    result = bench_compare(REPO, rounds=1, timed=1, configs=("preset",), preset="tiny")
+    for step in ("G", "D"):
+        entry = result[f"preset_{step}_step"]
+        assert entry["against"]["median_s"] > 0 and entry["ours"]["peak_rss_gb"] > 0 and entry["speedup"] > 0
+
+
+def test_compare_needs_the_other_checkout():
+    from click.testing import CliRunner
+
+    from _scripts.bench import main
+
+    result = CliRunner().invoke(main, ["compare"])
+    assert result.exit_code == 2 and "--against" in result.output

@@ -175,3 +175,26 @@ def test_ddp_two_processes_match_single_process(body_root, tmp_path):
     # gradient is analytically ~0 (layer-scaled encoder blocks), float rounding decides the sign: a few
     # elements may differ after the run, the gradients above are the exact check
     assert differing / total < 0.01, f"{differing / total:.2%} of parameters differ from the single-process run"
+
+
+def test_body_and_head_presets_are_the_papers_run():
+    """The original's body and head attention runs: neural render 96, SR from 128 with 16 (then 8) channels."""
+    from training.train.presets import model_config
+
+    for preset in ("body", "head"):
+        g = model_config(preset).generator
+        assert (g.neural_resolution, g.sr.input_resolution, g.sr.hidden_channels) == (96, 128, 16), preset
+
+
+def test_resume_builds_the_snapshots_networks_not_the_presets(body_root, tmp_path):
+    """A snapshot trained with other network sizes than its preset has now (here a wider SR) resumes."""
+    from dataclasses import replace
+
+    from training.train.loop import train
+    from training.train.presets import model_config
+
+    mc = model_config("tiny")
+    wide = replace(mc, generator=replace(mc.generator, sr=replace(mc.generator.sr, hidden_channels=48)))
+    Trainer(_cfg(body_root, tmp_path, kimg=0.002), model=wide).run()
+    resumed = train(_cfg(body_root, tmp_path, kimg=0.004), load_snapshot(list_snapshots(tmp_path)[-1]))
+    assert resumed.model_cfg.generator.sr.hidden_channels == 48 and resumed.nimg == 4

@@ -2,7 +2,8 @@
 
 Equalised learning rate: weights are stored at N(0, 1) / lr_multiplier and scaled at run time by
 lr_multiplier / sqrt(fan_in), so Adam sees every layer at the same scale (Karras et al.).
-Resampling uses the FIR filter [1, 3, 3, 1] (upfirdn2d) before/after the convolution.
+Resampling uses the FIR filter [1, 3, 3, 1] (upfirdn2d) before/after the convolution, with the convolution
+run at the low resolution (torch_utils/ops/conv2d_resample.py).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import torch
 from torch import nn
 
 from torch_utils.ops import bias_act, upfirdn2d
+from torch_utils.ops.conv2d_resample import conv2d_resample
 
 RESAMPLE_FILTER = (1, 3, 3, 1)
 
@@ -85,27 +87,27 @@ class Conv2dLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
         w = self.weight.to(x.dtype) * self.weight_gain
-        if self.up > 1:
-            x = upfirdn2d.upsample2d(x, self.resample_filter, up=self.up)
-        x = torch.nn.functional.conv2d(x, w, padding=self.padding)
-        if self.down > 1:
-            x = upfirdn2d.downsample2d(x, self.resample_filter, down=self.down)
+        x = conv2d_resample(x, w, self.resample_filter, up=self.up, down=self.down, padding=self.padding)
         clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
         b = self.bias.to(x.dtype) if self.bias is not None else None
         return bias_act.bias_act(x, b, act=self.activation, gain=self.act_gain * gain, clamp=clamp)
 
 
 def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, demodulate: bool = True,
-                     padding: int = 0) -> torch.Tensor:
-    """Per-sample style-modulated (and demodulated) convolution, as one grouped conv over the batch."""
+                     padding: int = 0, up: int = 1, resample_filter: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-sample style-modulated (and demodulated) convolution, as one grouped conv over the batch; with
+    up > 1, FIR-upsampled by ``resample_filter`` first (computed as conv2d_resample does)."""
     batch, in_ch, height, width = x.shape
     out_ch = weight.shape[0]
     w = weight.unsqueeze(0) * styles.reshape(batch, 1, in_ch, 1, 1)
     if demodulate:
         w = w * (w.square().sum(dim=[2, 3, 4], keepdim=True) + 1e-8).rsqrt()
     x = x.reshape(1, batch * in_ch, height, width)
-    x = torch.nn.functional.conv2d(x, w.reshape(batch * out_ch, in_ch, *weight.shape[2:]).to(x.dtype),
-                                   padding=padding, groups=batch)
+    w = w.reshape(batch * out_ch, in_ch, *weight.shape[2:]).to(x.dtype)
+    if up > 1:
+        x = conv2d_resample(x, w, resample_filter, up=up, padding=padding, groups=batch)
+    else:
+        x = torch.nn.functional.conv2d(x, w, padding=padding, groups=batch)
     return x.reshape(batch, out_ch, *x.shape[2:])
 
 
@@ -128,9 +130,7 @@ class SynthesisLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "random", gain: float = 1.0) -> torch.Tensor:
         styles = self.affine(w)
-        if self.up > 1:
-            x = upfirdn2d.upsample2d(x, self.resample_filter, up=self.up)
-        x = modulated_conv2d(x, self.weight, styles, padding=1)
+        x = modulated_conv2d(x, self.weight, styles, padding=1, up=self.up, resample_filter=self.resample_filter)
         if self.use_noise and noise_mode != "none":
             noise = (torch.randn(x.shape[0], 1, *x.shape[2:], device=x.device, dtype=x.dtype)
                      if noise_mode == "random" else self.noise_const.to(x.dtype))

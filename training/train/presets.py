@@ -22,6 +22,14 @@ from training.model.volumetric_rendering.renderer import RenderConfig
 
 DIRECTION_PRIOR = 3.0  # the attention's initial front/back bias (FusionConfig.direction_prior): +-3 on the two
 # logits of a ray looking straight at one side (weight 0.998 on that side's token when the tokens tie), 0 along x or y
+# body and head are the paper's runs (the original's _configs/nova_human and nova_head attention run configs pass
+# --neural_rendering_resolution_final=96 --sr_channels_hidden=16; its SR resizes the render to 128 first).
+# Measured on CPU at batch 1 (docs/PERFORMANCE.md): SR 16/8 channels instead of 256/128 takes the G step from
+# 23.6 to 14.1 s and 7.8 to 6.1 GB, render 96 instead of 128 takes 26 % off the G step and 1.8 GB. Snapshots
+# keep the values they were trained with (their model config is stored and is what loading and --resume use).
+PAPER_NEURAL_RESOLUTION = 96
+PAPER_SR_INPUT = 128
+PAPER_SR_HIDDEN = 16
 ModelPreset = Literal["body", "head", "tiny", "small"]
 MODEL_PRESETS: tuple[str, ...] = get_args(ModelPreset)
 
@@ -60,8 +68,9 @@ def model_config(preset: ModelPreset, fusion: FusionMode = "attention", encoder:
         plane_channels = 16
         backbone = BackboneConfig(plane_channels=plane_channels)
         enc = EncoderConfig(kind=encoder)
-        neural, img, cond = 128, 512, 512
-        sr = SuperResolutionConfig(enabled=superresolution, input_resolution=neural, img_resolution=img)
+        neural, img, cond = PAPER_NEURAL_RESOLUTION, 512, 512
+        sr = SuperResolutionConfig(enabled=superresolution, input_resolution=PAPER_SR_INPUT, img_resolution=img,
+                                   hidden_channels=PAPER_SR_HIDDEN)
         disc = DiscriminatorConfig(img_resolution=img, mask_d=mask_d)
         n_coarse = n_fine = 48
         fusion_cfg = FusionConfig(mode=fusion, plane_channels=plane_channels, direction_prior=DIRECTION_PRIOR)

@@ -16,9 +16,11 @@ something to see; rays that miss the box are given an empty interval at far and 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable
 
 import torch
+from torch.utils.checkpoint import checkpoint
 
 from training.geometry.camera import ray_bundle
 from training.model.volumetric_rendering.ray_marcher import (Composite, RayMarcher, compositing_weights,
@@ -40,6 +42,9 @@ class RenderConfig:
     clip_to_box: bool = True
     importance_padding: float = 0.01  # weight floor per coarse bin before importance sampling
     chunk: int | None = None  # rays per batch element per field call; None: all at once
+    recompute: bool = False  # with gradients on, keep only each chunk's rays and recompute its samples, field
+    # and compositing in backward (torch.utils.checkpoint): the render's activations shrink to one chunk's at the
+    # cost of a second forward pass through the field; off when the rays fit in one chunk (nothing to save)
 
     def __post_init__(self):
         if self.n_coarse < 1 or self.n_fine < 0:
@@ -85,7 +90,10 @@ class VolumeRenderer(torch.nn.Module):
         offsets_fine = stratum_offsets((batch, n_rays, self.cfg.n_fine), self.training, origins.device)
         rays = (origins, directions, near, far, offsets_coarse, offsets_fine)
         step = self.cfg.chunk or n_rays
-        parts = [self._render_rays(field, *(x[:, i:i + step] for x in rays)) for i in range(0, n_rays, step)]
+        render = self._render_rays
+        if self.cfg.recompute and torch.is_grad_enabled() and step < n_rays:
+            render = partial(checkpoint, self._render_rays, use_reentrant=False)
+        parts = [render(field, *(x[:, i:i + step] for x in rays)) for i in range(0, n_rays, step)]
         composite = Composite(*(torch.cat([getattr(c, name) for c, _ in parts], 1)
                                 for name in ("features", "depth", "alpha", "weights")))
         xyz = origins + directions * composite.depth

@@ -2,7 +2,7 @@
 
 \b
     python -m _scripts.reconstruct --front F.png --back B.png (--ckpt FILE | --inferquery Q) --out DIR
-        [--video] [--mesh] [--no-bg-removal] [--device auto|cpu|cuda]
+        [--video] [--mesh [--faces N]] [--vrm [--vrm0] [--license L]] [--no-bg-removal] [--device auto|cpu|cuda]
     several characters: repeat the pair (--front A_f.png --back A_b.png --front B_f.png --back B_b.png),
     or --pairs LIST with one 'FRONT BACK [NAME]' per line (whitespace-separated, so paths without
     spaces; relative to the list's folder; blank lines and lines starting with # are skipped).
@@ -15,6 +15,8 @@ on a transparent or plain background. Each is cleaned and framed like the traini
 One pair writes into DIR; several pairs write into DIR/<NAME>/ (NAME: the list's third column, else the
 front file's name without a trailing 'front'). The files are those of _scripts.eval.generate, where
 input_front.png and input_back.png show the images as the model received them.
+--vrm also writes avatar.vrm (implies --mesh): the textured mesh with a humanoid skeleton placed from
+its shape, skin weights and a T-pose, as VRM 1.0 (--vrm0: VRM 0.x), the licence from --license.
 An unreadable, empty (all background) or tiny (< 32 px character) image stops the run with a one-line
 error naming the file, before anything is rendered.
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -32,6 +35,7 @@ from training.data.layout import PRESETS
 from training.data.preprocess import DEFAULT_TOLERANCE, prepare_image, to_condition
 from training.infer.export import summary, write_character
 from training.infer.render import make_character_planes
+from training.infer.vrm import LICENSES, AvatarMeta
 
 
 def read_pairs(front: tuple[Path, ...], back: tuple[Path, ...], pair_list: Path | None) -> list[tuple[Path, Path, str | None]]:
@@ -89,12 +93,21 @@ def output_names(pairs: list[tuple[Path, Path, str | None]]) -> list[str]:
               help=f"background keying tolerance for images without alpha, a fraction of the colour range "
                    f"(default {DEFAULT_TOLERANCE})")
 @output_options
+@click.option("--vrm", is_flag=True, help="also write avatar.vrm: the textured mesh rigged and skinned (implies --mesh)")
+@click.option("--vrm0", is_flag=True, help="write avatar.vrm as VRM 0.x instead of 1.0")
+@click.option("--license", "license_", type=click.Choice(sorted(LICENSES)), default="redistribution-prohibited",
+              help="the licence written into avatar.vrm's meta (default redistribution-prohibited)")
+@click.option("--author", default="NOVA-3D", help="author written into avatar.vrm's meta (default NOVA-3D)")
 def main(front: tuple[Path, ...], back: tuple[Path, ...], pair_list: Path | None, out: Path, preset: str | None,
-         bg_removal: bool, tolerance: float, **image_flags) -> None:
+         bg_removal: bool, tolerance: float, vrm: bool, vrm0: bool, license_: str, author: str, **image_flags) -> None:
     pairs = read_pairs(front, back, pair_list)
     if not 0 < tolerance < 1:
         raise BadInput(f"--tolerance must be between 0 and 1, got {tolerance}")
-    model = load_image_model(**image_flags)
+    if vrm0 and not vrm:
+        raise BadInput("--vrm0 chooses the version of --vrm's file; give --vrm too")
+    if vrm and image_flags["faces"] == 0:
+        raise BadInput("--vrm needs the textured mesh: give --faces above 0")
+    model = load_image_model(**{**image_flags, "mesh": image_flags["mesh"] or vrm})
     loaded, opts = model.loaded, model.outputs
     G = loaded.G
     if G.cfg.use_precomputed_features:
@@ -111,7 +124,9 @@ def main(front: tuple[Path, ...], back: tuple[Path, ...], pair_list: Path | None
                                                 dynamic_ncols=True):
         planes = make_character_planes(G, to_condition(front_image), to_condition(back_image))
         out_dir = out if len(pairs) == 1 else out / name
-        count += len(write_character(G, PRESETS[preset_name], planes, (front_image, back_image), out_dir, opts, name))
+        meta = AvatarMeta(name=name, authors=(author,), license=license_, version="0" if vrm0 else "1.0")
+        count += len(write_character(G, PRESETS[preset_name], planes, (front_image, back_image), out_dir,
+                                     replace(opts, vrm=meta if vrm else None), name))
     click.echo(summary(out, len(pairs), count, start, opts))
     print_notes(opts.notes)
 

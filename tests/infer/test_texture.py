@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-from character_field import character_field
 from training.data.layout import PRESETS
 from training.data.synth.gl_render import Mesh as GLMesh, MeshRenderer
 from training.data.synth.gltf import load_model
@@ -17,7 +16,6 @@ from training.metrics.image import psnr
 from training.model.volumetric_rendering.renderer import RenderConfig, VolumeRenderer
 
 BOX, PX = 2.1, 128
-CHARACTER = "0"  # a coat, trousers, short hair: front and back details
 
 
 def test_rasterize_covers_each_pixel_centre_once():
@@ -29,11 +27,9 @@ def test_rasterize_covers_each_pixel_centre_once():
 
 
 @pytest.fixture(scope="module")
-def baked():
-    field, synth = character_field(CHARACTER, BOX)
-    mesh, _ = M.field_mesh(field, BOX, 96, neural_resolution=64)
-    simple, textured, source = T.textured_mesh(field, mesh, faces=8000, size=512)
-    return field, synth, mesh, simple, textured, source
+def baked(synthetic_avatar):
+    a = synthetic_avatar  # tests/infer/conftest.py
+    return a.field, a.synth, a.mesh, a.simple, a.textured, a.source
 
 
 def test_simplified_to_the_face_count_with_the_shape_kept(baked):

@@ -5,7 +5,7 @@ humanoid.py) with translations only (bind pose = rest pose: the inverse bind mat
 too), the skin over them, and the humanoid map naming each bone's node. The material shows the baked
 texture without lighting, as the drawings are coloured: VRM 1.0 writes MToon (VRMC_materials_mtoon) with
 the shade colour equal to the lit colour (so toon shading changes nothing), VRM 0.x its unlit texture
-shader ("VRM/UnlitTexture").
+shader ("VRM/UnlitTexture", with KHR_materials_unlit for plain glTF viewers).
 
 Frames: VRM 1.0 faces +z as our world does; VRM 0.x faces -z, so a 0.x file holds the character
 turned 180 degrees about y (its left bones then lie at -x). Units: metres; the box-relative world units
@@ -73,6 +73,8 @@ def _material(buffer: glb.GltfBuffer, mesh: Mesh, version: str) -> dict:
         material["extensions"] = {"VRMC_materials_mtoon": {
             "specVersion": "1.0", "shadeColorFactor": [1.0, 1.0, 1.0], "shadeMultiplyTexture": {"index": texture["index"]},
             "shadingShiftFactor": 0.0, "shadingToonyFactor": 0.9, "giEqualizationFactor": 0.9}}
+    elif version == "0":
+        material["extensions"] = {"KHR_materials_unlit": {}}  # what glTF viewers show of "VRM/UnlitTexture"
     return material
 
 
@@ -155,7 +157,7 @@ def write_vrm(mesh: Mesh, rig: Rig, joints: np.ndarray, weights: np.ndarray, pat
         document["extensionsUsed"] = ["VRMC_vrm"] + (["VRMC_materials_mtoon"] if texture is not None else [])
         document["extensions"] = {"VRMC_vrm": _vrm1(meta, index)}
     else:
-        document["extensionsUsed"] = ["VRM"]
+        document["extensionsUsed"] = ["VRM", "KHR_materials_unlit"]
         document["extensions"] = {"VRM": _vrm0(meta, index, material, texture)}
     buffer.write(path)
     return Path(path)

@@ -108,7 +108,8 @@ def main(front: tuple[Path, ...], back: tuple[Path, ...], pair_list: Path | None
     if vrm and image_flags["faces"] == 0:
         raise BadInput("--vrm needs the textured mesh: give --faces above 0")
     model = load_image_model(**{**image_flags, "mesh": image_flags["mesh"] or vrm})
-    loaded, opts = model.loaded, model.outputs
+    meta = AvatarMeta(authors=(author,), license=license_, version="0" if vrm0 else "1.0") if vrm else None
+    loaded, opts = model.loaded, replace(model.outputs, vrm=meta)
     G = loaded.G
     if G.cfg.use_precomputed_features:
         raise BadInput(f"{loaded.path}: this snapshot needs precomputed ortho_katepca_chonk features, "
@@ -124,9 +125,8 @@ def main(front: tuple[Path, ...], back: tuple[Path, ...], pair_list: Path | None
                                                 dynamic_ncols=True):
         planes = make_character_planes(G, to_condition(front_image), to_condition(back_image))
         out_dir = out if len(pairs) == 1 else out / name
-        meta = AvatarMeta(name=name, authors=(author,), license=license_, version="0" if vrm0 else "1.0")
-        count += len(write_character(G, PRESETS[preset_name], planes, (front_image, back_image), out_dir,
-                                     replace(opts, vrm=meta if vrm else None), name))
+        named = replace(opts, vrm=replace(meta, name=name)) if meta else opts
+        count += len(write_character(G, PRESETS[preset_name], planes, (front_image, back_image), out_dir, named, name))
     click.echo(summary(out, len(pairs), count, start, opts))
     print_notes(opts.notes)
 

@@ -36,13 +36,17 @@ def occupancy(positions: np.ndarray, faces: np.ndarray, box: float, res: int) ->
     """(res, res, res) [x, y, z] bool at the grid nodes: winding number >= 1, counted along z columns
     (a union of closed parts; an open tube such as a skirt counts as solid)."""
     step = box / (res - 1)
-    pixel, tri, bary = rasterize((positions[:, :2] + box / 2) / step + 0.5, faces, res, res)
+    # nudged off the nodes: a column through a shared edge or vertex would count its crossing twice
+    pixel, tri, bary = rasterize((positions[:, :2] + box / 2) / step + 0.5 + 1e-4 * np.sqrt([2, 3]), faces, res, res)
     z = np.einsum("kc,kc->k", bary, positions[faces[tri]][..., 2])
     sign = np.sign(face_normals(positions, faces)[tri, 2])
     k = np.clip(np.floor((z + box / 2) / step).astype(int), -1, res - 1)
     crossings = np.zeros((res * res, res + 1))
     np.add.at(crossings, (pixel, k + 1), sign)
     winding = np.cumsum(crossings[:, ::-1], 1)[:, ::-1][:, 1:]  # node k: the crossings above it
+    # counted from below as well, and the smaller kept: a column that grazes a fold of a part (its
+    # crossings do not cancel) would otherwise stay "inside" to the back of the box
+    winding = np.minimum(winding, winding - crossings.sum(1, keepdims=True))
     return (winding >= 0.5).reshape(res, res, res).transpose(1, 0, 2)  # rows were y
 
 

@@ -25,6 +25,9 @@ queried with the ray direction -n, n the outward normal (the gradient of the den
 colour a camera looking straight at that bit of surface sees. These are the neural render's colours,
 without the super-resolution network's detail.
 
+Writers: .ply (vertex colours), .glb and .obj (vertex colours, or for a textured mesh from
+training/infer/texture.py its uvs and texture: embedded in the .glb, .mtl + .png beside the .obj).
+
 World frame = glTF's: y up, the character faces +z, units are world units (the box is box_warp wide).
 """
 from __future__ import annotations

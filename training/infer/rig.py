@@ -13,7 +13,8 @@ sampled over the surface, and anatomical proportions in between:
   (the arms hang outwards in the rest pose), the wrist a little inside them; the elbow halfway up;
 - the feet: the centroid of the lowest points on each side, the ankle above the heel;
 - the shoulder joints: inside the outermost surface just below the shoulder line;
-- the depth of the body's axis: the middle of the front and back of the legs and hips;
+- the depth of the body's axis: the middle of the front and back of the legs and hips (2nd and 98th
+  percentiles);
 - hips, spine, chest, knees at the usual fractions of the shoulder-to-floor and hip-to-floor heights.
 
 Only the front half of the body (points in front of the axis) is used for the arms, so hair and a
@@ -61,7 +62,7 @@ def surface_points(vertices: np.ndarray, faces: np.ndarray, n: int = SAMPLES, se
 
 def _rows(y: np.ndarray, lo: float, hi: float, bins: int) -> tuple[np.ndarray, np.ndarray]:
     """Row index of each point's height in bins over [lo, hi], and the rows' centre heights."""
-    index = np.clip(((y - lo) / (hi - lo) * bins).astype(int), 0, bins - 1)
+    index = np.clip(((y - lo) / max(hi - lo, 1e-12) * bins).astype(int), 0, bins - 1)
     return index, lo + (np.arange(bins) + 0.5) * (hi - lo) / bins
 
 
@@ -100,7 +101,6 @@ def estimate_rig(vertices: np.ndarray, faces: np.ndarray) -> Rig:
     """The skeleton of a character mesh in the rest pose (module docstring)."""
     points = surface_points(vertices, faces)
     y0, y1 = float(points[:, 1].min()), float(points[:, 1].max())
-    height = max(y1 - y0, 1e-6)
     lo, hi = points.min(0), points.max(0)
     axis_x = float(np.median(points[:, 0]))
     neck_y = find_neck(points, axis_x, y0, y1)
@@ -110,7 +110,8 @@ def estimate_rig(vertices: np.ndarray, faces: np.ndarray) -> Rig:
     knee_y = y0 + 0.5 * (hip_y - y0)
     waist_y = hip_y + WAIST_FRACTION * (shoulder_y - hip_y)
     legs = points[(points[:, 1] > knee_y) & (points[:, 1] < hip_y)]
-    axis_z = float((legs[:, 2].max() + legs[:, 2].min()) / 2) if len(legs) else float((lo[2] + hi[2]) / 2)
+    # percentiles: a stray sliver of surface (a fold of the field, a strand of hair) does not move the axis
+    axis_z = float(np.percentile(legs[:, 2], [2, 98]).mean()) if len(legs) else float((lo[2] + hi[2]) / 2)
     joints = {"hips": (axis_x, hip_y, axis_z), "spine": (axis_x, waist_y, axis_z),
               "chest": (axis_x, (waist_y + shoulder_y) / 2, axis_z), "neck": (axis_x, shoulder_y, axis_z),
               "head": (axis_x, neck_y + 0.45 * u, axis_z - 0.1 * u)}

@@ -1,4 +1,4 @@
-"""Benchmarks: ``python -m _scripts.bench [all|ops|train|render|infer] [--out FILE] [--device cpu|cuda]
+"""Benchmarks: ``python -m _scripts.bench [all|ops|data|synth|train|render|infer] [--out FILE] [--device cpu|cuda]
 [--repeats N] [--size auto|full|small|tiny]`` prints one JSON object (and writes it to --out).
 
 Each section is a function ``bench_<name>(ctx: BenchContext) -> dict`` listed in SECTIONS (data,
@@ -22,7 +22,7 @@ from typing import Callable
 import click
 import torch
 
-from _scripts.bench_pipeline import BenchContext, bench_data, bench_infer, bench_train
+from _scripts.bench_pipeline import BenchContext, bench_data, bench_infer, bench_synth, bench_train
 from torch_utils import custom_ops
 
 SIZES = ("full", "small", "tiny")
@@ -262,6 +262,7 @@ def bench_render(ctx: BenchContext) -> dict:
 SECTIONS: dict[str, Callable[[BenchContext], dict]] = {
     "ops": bench_ops,
     "data": bench_data,
+    "synth": bench_synth,
     "train": bench_train,
     "render": bench_render,
     "infer": bench_infer,

@@ -1,4 +1,5 @@
-"""Pipeline sections of ``python -m _scripts.bench``: data generation, training and inference speed.
+"""Pipeline sections of ``python -m _scripts.bench``: data generation (data, synth), training and
+inference speed.
 
 A helper module of the bench command, not a command itself (no CLI; _scripts/bench.py imports it, as
 scripts import _scripts/options.py). It also holds BenchContext, what every section takes (device,
@@ -28,6 +29,9 @@ if TYPE_CHECKING:  # the sections import training lazily, so the ops section sta
     from training.train.presets import ModelConfig
 
 DATA_SIZES = {"full": dict(n=20, res=256), "small": dict(n=6, res=128), "tiny": dict(n=2, res=32)}
+# the synth section: characters at each resolution (the split fractions of a dataset)
+SYNTH_SIZES = {"full": dict(n=40, res=[64, 128]), "small": dict(n=40, res=[64, 128]), "tiny": dict(n=3, res=[32])}
+SYNTH_SPLITS = (0.75, 0.083, 0.167)
 # (preset, batch on this one device, timed steps); body: the paper's 16 over 8 GPUs is 2 per GPU
 TRAIN_SIZES = {"full": [("tiny", 16, 5), ("body", 2, 3), ("body", 4, 3)], "small": [("tiny", 4, 2)],
                "tiny": [("tiny", 2, 1)]}
@@ -63,14 +67,15 @@ def _peak_memory_gb(device: torch.device) -> dict[str, float]:
     return {"peak_process_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20, 3)}
 
 
-def _synth(out: Path, n: int, res: int, views: int, workers: int = 2) -> float:
+def _synth(out: Path, n: int, res: int, views: int, workers: int = 2, grid: str = "none",
+           splits: tuple[float, float, float] = (1.0, 0.0, 0.0)) -> float:
     """Make n body characters; seconds taken."""
     from training.data.synth.procedural import RunConfig, generate
 
     start = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):
-        generate(RunConfig(out=str(out), preset="body", res=res, seed=0, views=views, grid="none",
-                           splits=(1.0, 0.0, 0.0), n=n), workers=workers, shard=None)
+        generate(RunConfig(out=str(out), preset="body", res=res, seed=0, views=views, grid=grid,
+                           splits=splits, n=n), workers=workers, shard=None)
     return time.perf_counter() - start
 
 
@@ -81,6 +86,31 @@ def bench_data(ctx: BenchContext) -> dict:
         seconds = _synth(Path(tmp), s["n"], s["res"], views=16)
     return {"sizes": dict(s, views=21, workers=2), "seconds": round(seconds, 2),
             "characters_per_s": round(s["n"] / seconds, 3)}
+
+
+def bench_synth(ctx: BenchContext) -> dict:
+    """Characters per minute through the synth command at dataset settings, per resolution (what
+    ``python -m _scripts.data.synth --n N --res R --preset body --views 8 --splits 0.75,0.083,0.167``
+    runs: 5 ortho + 8 random views, the 60-view grid for val/test, 2 workers), and the milliseconds one
+    character's mesh takes to build on one core (build_character alone), to tell building from
+    rendering and PNG writing."""
+    from training.data.synth.characters import build_character
+    from training.data.synth.procedural import character_ids
+
+    s = SYNTH_SIZES[ctx.size]
+    ids = character_ids(0, s["n"])
+    start = time.perf_counter()
+    for char_id in ids:
+        build_character(char_id, "body")
+    build_ms = (time.perf_counter() - start) * 1e3 / len(ids)
+    result = {"sizes": dict(s, views=8, grid="eval", splits=list(SYNTH_SPLITS), workers=2),
+              "mesh_build_ms_per_character": round(build_ms, 1)}
+    for res in s["res"]:
+        with tempfile.TemporaryDirectory() as tmp:
+            seconds = _synth(Path(tmp), s["n"], res, views=8, grid="eval", splits=SYNTH_SPLITS)
+        result[f"res{res}"] = {"seconds": round(seconds, 2), "characters_per_min": round(s["n"] * 60 / seconds, 1),
+                               "mesh_build_share": round(s["n"] * build_ms / 1e3 / (2 * seconds), 3)}
+    return result
 
 
 def _time_steps(trainer: Trainer, steps: int) -> float:

@@ -17,14 +17,16 @@ from typing import Callable
 import click
 import torch
 
-from training.data.checks import DatasetError
+from _scripts.errors import BAD_INPUT, OK, BadInput, report, writable_folder
+from dnnlib.files import errors_name
 from training.data.layout import PRESETS, Renderset, default_data_root
 from training.data.synth import jobs
-from training.data.synth.gl_render import RendererUnavailable
-from training.eval.measure import MeasureError, load_feature_nets, measure
+from training.data.validate import validate_characters
+from training.eval.measure import load_feature_nets, measure
 from training.eval.report import format_markdown, write_outputs
 from training.infer.export import OutputOptions, open_split, pick_characters, summary, write_split
 from training.infer.load import LoadedGenerator, load_generator
+from training.infer.manifest import generate_settings, refuse_other_settings
 from training.infer.render import InferenceSettings
 from training.infer.mesh import MESH_FORMATS
 from training.infer.texture import DEFAULT_FACES, DEFAULT_TEXTURE
@@ -38,37 +40,6 @@ from training.train.runs import default_runs_root, resolve_inferquery
 DATASETS = {"human": "body", "multi": "head"}  # the original's --dataset names -> data presets
 DEFAULT_CHUNK = {"cuda": 8192, "cpu": 2048}  # rays per view per field call for images people look at
 LOWMEM_CHUNK, DEFAULT_BATCH = 1024, 4
-
-
-class BadInput(ValueError):
-    """A bad command line or environment, found after parsing; printed as one line."""
-
-
-class OneLineErrors(click.Command):
-    """A command whose usage errors and expected failures (missing files, bad data or images, BadInput,
-    out of GPU memory) end it with one 'error: ...' line on stderr and exit status 2; called with
-    standalone_mode=False it returns that status (0 on success) instead of exiting."""
-
-    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
-        try:
-            status = super().main(args, prog_name, complete_var, standalone_mode=False, **extra) or 0
-        except click.ClickException as exc:
-            status = _fail(exc.format_message())
-        except click.Abort:
-            click.echo("Aborted!", err=True)
-            status = 1
-        except torch.cuda.OutOfMemoryError:
-            status = _fail("out of GPU memory; use --lowmem, or a smaller --batch or --chunk")
-        except (FileNotFoundError, ValueError) as exc:  # DatasetError, ImageError and BadInput are ValueErrors
-            status = _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-        if standalone_mode:
-            sys.exit(status)
-        return status
-
-
-def _fail(message: str) -> int:
-    click.echo(f"error: {message}", err=True)
-    return 2
 
 
 class _ManyValues(click.Option):
@@ -250,14 +221,20 @@ split_options = _apply([
 
 def generate_split(preset: str | None, data: Path | None, split: str, out: Path | None, limit: int | None,
                    ids: tuple[str, ...], **image_flags) -> None:
-    """generate's and human_generate's body: load, write every picked character, print the summary."""
+    """generate's and human_generate's body: load, check the output folder and the picked characters' files,
+    write every picked character, print the summary."""
+    if out is not None:
+        writable_folder(out)  # before the snapshot is read
     model = load_image_model(**image_flags)
     loaded, opts = model.loaded, model.outputs
+    out = out or writable_folder(Path(os.environ.get("PROJECT_DN", ".")) / "_data" / "results" / model.name / split)
     ds = open_split(data or default_data_root(), loaded, preset or loaded.model.data_preset, split)
     picks = pick_characters(ds, list(ids), limit)
-    out = out or Path(os.environ.get("PROJECT_DN", ".")) / "_data" / "results" / model.name / split
+    validate_characters(ds.rs, [ds.chars[i] for i in picks])
+    refuse_other_settings(out, generate_settings(loaded, model.name, ds, opts))
     start = time.time()
-    count = write_split(loaded, model.name, ds, picks, out, opts)
+    with errors_name(out):
+        count = write_split(loaded, model.name, ds, picks, out, opts)
     click.echo(summary(out, len(picks), count, start, opts))
     print_notes(opts.notes)
 
@@ -294,22 +271,20 @@ def run_measure(inferquery: str | None, ckpt: Path | None, runs: Path | None, da
                 preset: str | None, split: str, limit: int | None, protocol: str, res: int, out: Path | None,
                 strict: bool, device: str, batch: int | None, chunk: int | None, lowmem: bool, alexnet: str | None,
                 lpips_heads: str | None, clip: str | None, inception: str | None) -> None:
-    """measure's and human_measure's body: resolve, load weights, measure, print and write; failures
-    are one line (exit status 1), usage errors click's (2)."""
+    """measure's and human_measure's body: resolve, check the output folder, load weights, measure, print
+    and write (failures end the command as _scripts/errors.py says)."""
     if dataset and preset and DATASETS[dataset] != preset:
         raise click.UsageError(f"--dataset {dataset} is the {DATASETS[dataset]} preset, not --preset {preset}")
-    try:
-        snapshot = snapshot_path(inferquery, ckpt, runs)
-        name = inferquery or snapshot.stem
-        dev = resolve_device(device)
-        batch, chunk = render_batching(batch, chunk, lowmem, DEFAULT_CHUNK[dev.type])
-        nets = load_feature_nets(alexnet, lpips_heads, clip, inception, strict, dev)
-        results = measure(snapshot, name, Path(data) if data else default_data_root(),
-                          preset or (DATASETS[dataset] if dataset else None), split, limit, protocol, res, nets,
-                          dev, batch, chunk)
-    except (MeasureError, DatasetError, FileNotFoundError, ValueError) as exc:
-        raise click.ClickException(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
-    md, js = write_outputs(results, out or Path("temp") / "eval" / name / f"{split}-{protocol}")
+    snapshot = snapshot_path(inferquery, ckpt, runs)
+    name = inferquery or snapshot.stem
+    out = writable_folder(out or Path("temp") / "eval" / name / f"{split}-{protocol}")
+    dev = resolve_device(device)
+    batch, chunk = render_batching(batch, chunk, lowmem, DEFAULT_CHUNK[dev.type])
+    nets = load_feature_nets(alexnet, lpips_heads, clip, inception, strict, dev)
+    results = measure(snapshot, name, Path(data) if data else default_data_root(),
+                      preset or (DATASETS[dataset] if dataset else None), split, limit, protocol, res, nets,
+                      dev, batch, chunk)
+    md, js = write_outputs(results, out)
     click.echo(format_markdown(results))
     click.echo(f"wrote {md} and {js}")
 
@@ -319,7 +294,6 @@ def run_measure(inferquery: str | None, ckpt: Path | None, runs: Path | None, da
 # ---------------------------------------------------------------------------------------------------
 
 DATA_CONTEXT = {"help_option_names": ["-h", "--help"]}
-DATA_ERRORS = (RendererUnavailable, ValueError, OSError)  # one line 'NAME: error: ...' and exit code 1
 
 
 class WholeNumber(click.ParamType):
@@ -423,23 +397,23 @@ def merge_command(with_renderset: bool) -> click.Command:
                          context_settings=DATA_CONTEXT)(merge)
 
 
-def run_data_command(command: click.Command, argv: list[str] | None, with_renderset: bool) -> int:
-    """Run a generator on argv (default: sys.argv), or its merge when argv starts with 'merge'; returns
-    the exit code: what the command returns (None: 0), 1 after a DATA_ERRORS line, and usage errors
-    exit 2 as click's do."""
+def run_data_command(command: click.Command, argv: list[str] | None, with_renderset: bool,
+                     with_merge: bool = True) -> int:
+    """Run a generator on argv (default: sys.argv), or its merge when argv starts with 'merge' (for
+    generators that shard); returns the exit code (_scripts/errors.py): what the command returns (None: 0),
+    else 2 or 1 after one line 'NAME: error: ...'; usage errors print click's usage and exit 2."""
     argv = sys.argv[1:] if argv is None else list(argv)
     name = command.name
     prog = f"python -m _scripts.data.{name}"
-    if argv[:1] == ["merge"]:
+    if with_merge and argv[:1] == ["merge"]:
         command, argv, prog = merge_command(with_renderset), argv[1:], f"{prog} merge"
     try:
-        return command.main(argv, prog_name=prog, standalone_mode=False) or 0
-    except click.ClickException as exc:
+        return command.main(argv, prog_name=prog, standalone_mode=False) or OK
+    except click.UsageError as exc:
         exc.show()
-        raise SystemExit(exc.exit_code) from None
+        raise SystemExit(BAD_INPUT) from None
     except click.Abort:
         click.echo("Aborted!", err=True)
         raise SystemExit(1) from None
-    except DATA_ERRORS as exc:
-        print(f"{name}: error: {exc}", file=sys.stderr)
-        return 1
+    except Exception as exc:  # noqa: BLE001 - report() re-raises what it does not know
+        return report(exc, prefix=f"{name}: error: ")

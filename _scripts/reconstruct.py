@@ -1,7 +1,7 @@
 """Reconstruct your own characters: a front and a back image in, views, turntables and meshes out.
 
 \b
-    python -m _scripts.reconstruct --front F.png --back B.png (--ckpt FILE | --inferquery Q) --out DIR
+    python -m _scripts.reconstruct --front F.png --back B.png [--ckpt FILE | --inferquery Q] --out DIR
         [--video] [--mesh [--faces N]] [--vrm [--vrm0] [--license L]] [--no-bg-removal] [--device auto|cpu|cuda]
     several characters: repeat the pair (--front A_f.png --back A_b.png --front B_f.png --back B_b.png),
     or --pairs LIST with one 'FRONT BACK [NAME]' per line (whitespace-separated, so paths without
@@ -15,6 +15,8 @@ on a transparent or plain background. Each is cleaned and framed like the traini
 One pair writes into DIR; several pairs write into DIR/<NAME>/ (NAME: the list's third column, else the
 front file's name without a trailing 'front'). The files are those of _scripts.eval.generate, where
 input_front.png and input_back.png show the images as the model received them.
+Without --ckpt or --inferquery the released model is used (_train/released/nova3d-cpu128.pt, 128 px;
+_train/released/MODEL_CARD.md says what it was trained on and how well it does).
 --vrm also writes avatar.vrm (implies --mesh): the textured mesh with a humanoid skeleton placed from
 its shape, skin weights and a T-pose, as VRM 1.0 (--vrm0: VRM 0.x), the licence from --license.
 An unreadable, empty (all background) or tiny (< 32 px character) image stops the run with a one-line
@@ -30,10 +32,14 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from _scripts.options import BadInput, OneLineErrors, load_image_model, model_options, output_options, print_notes
+from _scripts.errors import BadInput, OneLineErrors, writable_folder
+from _scripts.options import load_image_model, model_options, output_options, print_notes
+from dnnlib.files import errors_name
 from training.data.layout import PRESETS
 from training.data.preprocess import DEFAULT_TOLERANCE, prepare_image, to_condition
 from training.infer.export import summary, write_character
+from training.infer.manifest import reconstruct_settings, refuse_other_settings, write_manifest
+from training.infer.release import RELEASED_MODEL
 from training.infer.render import make_character_planes
 from training.infer.vrm import LICENSES, AvatarMeta
 
@@ -107,6 +113,12 @@ def main(front: tuple[Path, ...], back: tuple[Path, ...], pair_list: Path | None
         raise BadInput("--vrm0 chooses the version of --vrm's file; give --vrm too")
     if vrm and image_flags["faces"] == 0:
         raise BadInput("--vrm needs the textured mesh: give --faces above 0")
+    writable_folder(out)
+    if image_flags["inferquery"] is None and image_flags["ckpt"] is None:  # the released model
+        if not RELEASED_MODEL.is_file():
+            raise BadInput(f"{RELEASED_MODEL}: the released model is missing (a partial checkout?); "
+                           f"give --ckpt FILE or --inferquery Q")
+        image_flags["ckpt"] = RELEASED_MODEL
     model = load_image_model(**{**image_flags, "mesh": image_flags["mesh"] or vrm})
     meta = AvatarMeta(authors=(author,), license=license_, version="0" if vrm0 else "1.0") if vrm else None
     loaded, opts = model.loaded, replace(model.outputs, vrm=meta)
@@ -120,13 +132,18 @@ def main(front: tuple[Path, ...], back: tuple[Path, ...], pair_list: Path | None
     size = loaded.model.cond_resolution
     inputs = [tuple(prepare_image(p, preset_name, size, bg_removal, tolerance) for p in (f, b)) for f, b, _ in pairs]
     names = output_names(pairs)
+    settings = reconstruct_settings(loaded, model.name, preset_name, opts, bg_removal, tolerance, len(pairs))
+    refuse_other_settings(out, settings)
+    write_manifest(out, {**settings, "characters": names})
     start, count = time.time(), 0
     for (front_image, back_image), name in tqdm(list(zip(inputs, names)), desc="reconstruct", unit="char",
                                                 dynamic_ncols=True):
         planes = make_character_planes(G, to_condition(front_image), to_condition(back_image))
         out_dir = out if len(pairs) == 1 else out / name
         named = replace(opts, vrm=replace(meta, name=name)) if meta else opts
-        count += len(write_character(G, PRESETS[preset_name], planes, (front_image, back_image), out_dir, named, name))
+        with errors_name(out_dir):
+            count += len(write_character(G, PRESETS[preset_name], planes, (front_image, back_image), out_dir, named,
+                                         name))
     click.echo(summary(out, len(pairs), count, start, opts))
     print_notes(opts.notes)
 

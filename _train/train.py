@@ -7,26 +7,34 @@
 Runs are written to OUTDIR/NAME/RUN (RUN = 00000, 00001, ...): config.json, metrics.jsonl (one line per
 tick), network-snapshot-<kimg>.pt and samples-<kimg>.png (a later snapshot within the same whole kimg is
 <kimg>.<images past it>, e.g. 000000.008). The inference scripts find a snapshot by the query NAME-RUN-KIMG.
-The run folder is created once the dataset has opened and its first batch has been read. --resume takes a run folder (its newest snapshot) or a snapshot file and
-continues in that folder exactly where it stopped, with the snapshot's training config: --kimg, --tick,
---snap, --workers and --device may change; any other flag that differs from the snapshot's value is
-refused (exit 2) unless --override-config. --resume-d starts D of a new run from a snapshot or a D
+Before any compute the train and val splits are checked (the checks of _scripts.data.check on every
+character: headers, sizes, colour types, meta entries and cameras; --full-check decodes every image too;
+a pass is remembered in the data root, so a restart does not check again) and every problem is listed;
+train must have characters, val may be empty (the sample grids then show train characters).
+The run folder is created once the data has passed and its first batch has been read. --resume takes a
+run folder (its newest snapshot) or a snapshot file and continues in that folder exactly where it
+stopped, with the snapshot's training config: --kimg, --tick, --snap, --workers, --device and
+--full-check may change; any other flag that differs from the snapshot's value is refused (exit 2)
+unless --override-config, and even then the flags that shape the networks (--preset, --fusion,
+--encoder, --mask-d, --sr, --use-features). --resume-d starts D of a new run from a snapshot or a D
 state dict (never downloaded). Ablations are switches: --fusion, --encoder, --no-mask-d, --no-sr.
+Exit codes: 0 done, 1 the work failed (out of memory, disk full), 2 bad usage or bad input (README).
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import get_args
 
 import click
 from click.core import ParameterSource
 
+from _scripts.errors import OneLineErrors, writable_folder
 from training.data.layout import PRESETS as DATA_PRESETS
 from training.model.encoder import EncoderKind
 from training.model.fusion import FusionMode
 from training.train.distributed import Device
-from training.train.loop import AmpMode, ResumeConflict, TrainConfig, resumed_config, train
+from training.train.loop import AmpMode, TrainConfig, resumed_config, train
+from training.data.mix import parse_weights
 from training.train.loss import LossConfig
 from training.train.presets import MODEL_PRESETS
 from training.train.runs import default_runs_root, next_run_folder
@@ -36,7 +44,10 @@ from training.train.snapshot import load_snapshot, resolve_snapshot
 # config types (TrainConfig, LossConfig and the model configs' Literal types), so they are defined once.
 # The run-size options (--preset, --batch, --kimg, ...) keep the paper's defaults; TrainConfig's are test-sized.
 NOT_CONFIG = ("name", "outdir", "resume", "override_config", "dry_run")  # flags that are no TrainConfig field
-FIELD_OF_PARAM = {"gamma": "loss.r1_gamma", "gamma_mask": "loss.r1_gamma_mask"}
+FIELD_OF_PARAM = {"gamma": "loss.r1_gamma", "gamma_mask": "loss.r1_gamma_mask",
+                  "recon_random_views": "loss.recon_random_views", "l1_weight": "loss.l1_weight",
+                  "lpips_weight": "loss.lpips_weight", "alpha_weight": "loss.alpha_weight",
+                  "xyz_weight": "loss.xyz_weight"}
 
 
 def given_fields(ctx: click.Context) -> dict[str, str]:
@@ -45,10 +56,12 @@ def given_fields(ctx: click.Context) -> dict[str, str]:
             if p.name not in NOT_CONFIG and ctx.get_parameter_source(p.name) == ParameterSource.COMMANDLINE}
 
 
-@click.command(help=__doc__, context_settings={"show_default": True, "max_content_width": 110})
+@click.command(cls=OneLineErrors, help=__doc__, context_settings={"show_default": True, "max_content_width": 110})
 @click.option("--name", required=True, help="Run name (the NAME of NAME-RUN-KIMG queries).")
-@click.option("--data", "data", type=click.Path(path_type=Path), default=Path("_data/lustrous"),
-              help="Data root holding renders/ and subsets/.")
+@click.option("--data", "data", type=click.Path(path_type=Path), multiple=True, default=[Path("_data/lustrous")],
+              help="Data root holding renders/ and subsets/; repeat it to train on several roots together.")
+@click.option("--data-weights", default="", help="Sampling weight per --data root, comma-separated (e.g. 0.7,0.3); "
+              "default: in proportion to their training characters.")
 @click.option("--preset", type=click.Choice(MODEL_PRESETS), default="body", help="Model preset (tiny: CPU demo/tests).")
 @click.option("--data-preset", type=click.Choice(["", *DATA_PRESETS]), default=TrainConfig.data_preset,
               help="Dataset preset; default: the model preset's (tiny -> body).")
@@ -63,8 +76,19 @@ def given_fields(ctx: click.Context) -> dict[str, str]:
 @click.option("--mask-d/--no-mask-d", default=TrainConfig.mask_d, help="Discriminator mask branch.")
 @click.option("--sr/--no-sr", "superresolution", default=TrainConfig.superresolution, help="Super-resolution module.")
 @click.option("--use-features", is_flag=True, help="Add the dataset's ortho_katepca_chonk features at 8x8.")
+@click.option("--recon-warmup", "recon_warmup_kimg", type=float, default=TrainConfig.recon_warmup_kimg,
+              help="First kimg on the reconstruction losses only (no GAN, no D steps).")
+@click.option("--views-per-item", type=int, default=TrainConfig.views_per_item,
+              help="Random views per character and step (GAN cameras; reconstruction targets with --recon-views).")
+@click.option("--recon-views/--no-recon-views", "recon_random_views", default=LossConfig.recon_random_views,
+              help="Reconstruction losses on the random views too, not only the four ortho views.")
 @click.option("--lr-g", type=float, default=TrainConfig.lr_g)
 @click.option("--lr-d", type=float, default=TrainConfig.lr_d)
+@click.option("--betas", type=(float, float), default=TrainConfig.betas, help="Adam's betas for G and D.")
+@click.option("--l1-weight", type=float, default=LossConfig.l1_weight, help="L1 reconstruction weight.")
+@click.option("--lpips-weight", type=float, default=LossConfig.lpips_weight, help="Perceptual reconstruction weight.")
+@click.option("--alpha-weight", type=float, default=LossConfig.alpha_weight, help="Silhouette (alpha L2) weight.")
+@click.option("--xyz-weight", type=float, default=LossConfig.xyz_weight, help="Surface position (xyz L2) weight.")
 @click.option("--gamma", type=float, default=LossConfig.r1_gamma, help="R1 weight on the image.")
 @click.option("--gamma-mask", type=float, default=LossConfig.r1_gamma_mask, help="R1 weight on the mask branch.")
 @click.option("--resume", type=click.Path(path_type=Path), default=None,
@@ -74,47 +98,51 @@ def given_fields(ctx: click.Context) -> dict[str, str]:
 @click.option("--resume-d", default=TrainConfig.resume_d,
               help="Start D from this snapshot (its D) or D state dict, mapped by name (a new run).")
 @click.option("--strict", is_flag=True, help="Missing LPIPS weights are an error (no L1 + MS-SSIM substitute).")
+@click.option("--full-check", is_flag=True,
+              help="Before training, decode every image of the train and val splits, not only its header.")
 @click.option("--seed", type=int, default=TrainConfig.seed)
 @click.option("--workers", type=int, default=TrainConfig.workers, help="Data-loading processes per GPU/process.")
 @click.option("--device", type=click.Choice(get_args(Device)), default=TrainConfig.device)
 @click.option("--amp", type=click.Choice(get_args(AmpMode)), default=TrainConfig.amp,
               help="bf16 autocast of the main phases: auto = on CUDA; regularisers stay float32.")
 @click.option("--dry-run", is_flag=True, help="Print the resolved configuration and exit.")
-def main(name: str, data: Path, preset: str, data_preset: str, outdir: Path | None, batch: int, kimg: float,
+def main(name: str, data: tuple[Path, ...], data_weights: str, preset: str, data_preset: str, outdir: Path | None,
+         batch: int, kimg: float,
          tick_kimg: float, snap_ticks: int, fusion: str, encoder: str, mask_d: bool, superresolution: bool,
-         use_features: bool, lr_g: float, lr_d: float, gamma: float, gamma_mask: float, resume: Path | None,
-         override_config: bool, resume_d: str, strict: bool, seed: int, workers: int, device: str, amp: str,
-         dry_run: bool) -> None:
+         use_features: bool, recon_warmup_kimg: float, views_per_item: int, recon_random_views: bool, lr_g: float,
+         lr_d: float, betas: tuple[float, float], l1_weight: float, lpips_weight: float, alpha_weight: float,
+         xyz_weight: float, gamma: float, gamma_mask: float, resume: Path | None,
+         override_config: bool, resume_d: str, strict: bool, full_check: bool, seed: int, workers: int, device: str,
+         amp: str, dry_run: bool) -> None:
     state = None
     if resume is not None:
-        try:
-            resume = resolve_snapshot(resume)
-            state = load_snapshot(resume)
-        except (FileNotFoundError, ValueError) as exc:
-            raise click.ClickException(str(exc)) from None
-        run_dir = resume.parent
+        resume = resolve_snapshot(resume)
+        state = load_snapshot(resume)
+        run_dir = writable_folder(resume.parent, "--resume")
     else:
-        run_dir = next_run_folder(outdir or default_runs_root(), name)
-    cfg = TrainConfig(run_dir=str(run_dir), data=str(data), preset=preset, data_preset=data_preset, fusion=fusion,
+        run_dir = writable_folder(next_run_folder(outdir or default_runs_root(), name), "--outdir")
+    try:
+        weights = parse_weights(data_weights, len(data))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--data-weights") from None
+    cfg = TrainConfig(run_dir=str(run_dir), data=str(data[0]), extra_data=tuple(str(d) for d in data[1:]),
+                      data_weights=weights, recon_warmup_kimg=recon_warmup_kimg, views_per_item=views_per_item,
+                      preset=preset, data_preset=data_preset, fusion=fusion,
                       encoder=encoder, mask_d=mask_d, superresolution=superresolution, use_features=use_features,
                       batch=batch, kimg=kimg, tick_kimg=tick_kimg, snap_ticks=snap_ticks, lr_g=lr_g, lr_d=lr_d,
+                      betas=betas,
                       seed=seed, workers=workers, device=device, amp=amp, resume_d=resume_d, strict=strict,
-                      loss=LossConfig(r1_gamma=gamma, r1_gamma_mask=gamma_mask))
+                      full_check=full_check,
+                      loss=LossConfig(r1_gamma=gamma, r1_gamma_mask=gamma_mask, recon_random_views=recon_random_views,
+                                      l1_weight=l1_weight, lpips_weight=lpips_weight, alpha_weight=alpha_weight,
+                                      xyz_weight=xyz_weight))
     if state is not None:
-        try:
-            cfg = resumed_config(state, cfg, given_fields(click.get_current_context()), override_config)
-        except ResumeConflict as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(2)
+        cfg = resumed_config(state, cfg, given_fields(click.get_current_context()), override_config)
     if dry_run:
         click.echo(cfg)
         return
     click.echo(f"run folder: {run_dir}" + (f" (resuming {resume.name})" if resume else ""))
-    try:
-        train(cfg, state)
-    except (ValueError, FileNotFoundError) as exc:  # dataset, snapshot and weight problems are one-line messages
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+    train(cfg, state)
 
 
 if __name__ == "__main__":

@@ -43,3 +43,15 @@ def test_pipeline_sections_report_speed_and_sizes():
     assert result.exit_code == 0, result.output
     infer = json.loads(result.output[result.output.index("{"):])["infer"]["tiny"]
     assert infer["frames"] == 2 and infer["frames_per_s"] > 0 and infer["seconds_per_mesh"] > 0
+
+
+def test_synth_section_reports_characters_per_minute_per_resolution():
+    from click.testing import CliRunner
+
+    from _scripts.bench import main
+
+    result = CliRunner().invoke(main, ["synth", "--device", "cpu", "--size", "tiny"])
+    assert result.exit_code == 0, result.output
+    synth = json.loads(result.output[result.output.index("{"):])["synth"]
+    assert synth["sizes"]["res"] == [32] and synth["mesh_build_ms_per_character"] > 0
+    assert synth["res32"]["characters_per_min"] > 0 and 0 < synth["res32"]["mesh_build_share"] < 1

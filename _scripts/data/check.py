@@ -3,7 +3,12 @@
     python -m _scripts.data.check DIR [--preset body|head] [--renderset NAME] [--subset NAME] [--fast]
 
 DIR is the data root holding renders/ and subsets/ (e.g. _data/lustrous). Prints one line per problem,
-each naming the file, and exits 1; prints a one-line summary and exits 0 when the dataset is good.
+each naming the file, and exits 2 (bad input); prints a one-line summary and exits 0 when the dataset is
+good. Checked: the meta json (entries, finite camera values, the ortho views every character needs), the
+split lists (present, train not empty, every id known; an empty val or test list is noted in the
+summary), and every image the meta json promises (present, a PNG, the renderset's size, RGBA where
+colour or xyz goes with alpha and, without --fast, its pixel data readable). Training runs the same
+checks on its train and val splits before it starts.
 """
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from pathlib import Path
 
 import click
 
+from _scripts.errors import BAD_INPUT
 from training.data.checks import check_dataset
 from training.data.layout import PRESETS
 
@@ -30,7 +36,7 @@ def main(root: Path, preset: str | None, renderset: str, subset: str, fast: bool
     if not presets:
         click.echo(f"{root / 'renders'}: no renderset of a known preset found "
                    f"(expected one of {', '.join(p.renderset for p in PRESETS.values())}; pass --renderset)")
-        sys.exit(1)
+        sys.exit(BAD_INPUT)
     problems, summaries = [], []
     for name in presets:
         found, summary = check_dataset(root, name, renderset, subset, decode=not fast, progress=sys.stderr.isatty())
@@ -40,7 +46,7 @@ def main(root: Path, preset: str | None, renderset: str, subset: str, fast: bool
         for line in problems:
             click.echo(line)
         click.echo(f"{len(problems)} problem(s) found", err=True)
-        sys.exit(1)
+        sys.exit(BAD_INPUT)
     click.echo("; ".join(summaries))
 
 

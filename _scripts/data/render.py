@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from _scripts.errors import writable_folder
 from _scripts.options import (DATA_CONTEXT, POSITIVE, data_command_help, data_job_options, out_option,
                               preset_option, renderset_option, run_data_command)
 from training.data.layout import PRESETS
@@ -28,6 +29,7 @@ from training.data.synth import from_files
 @data_job_options
 def render(source: Path, out: Path, preset: str, res: int, renderset: str, seed: int, views: int | None, grid: str,
            splits: tuple[float, float, float], workers: int, shard: tuple[int, int] | None) -> int:
+    writable_folder(out)
     p = PRESETS[preset]
     config = from_files.RenderConfig(out=str(out), preset=preset, res=res, seed=seed,
                                      views=p.n_views if views is None else views, grid=grid, splits=splits,

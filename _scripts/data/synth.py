@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from _scripts.errors import writable_folder
 from _scripts.options import (DATA_CONTEXT, POSITIVE, data_command_help, data_job_options, out_option,
                               preset_option, run_data_command)
 from training.data.layout import PRESETS
@@ -26,6 +27,7 @@ from training.data.synth import procedural
 @data_job_options
 def synth(out: Path, n: int, res: int, preset: str, seed: int, views: int | None, grid: str,
           splits: tuple[float, float, float], workers: int, shard: tuple[int, int] | None) -> None:
+    writable_folder(out)
     views = PRESETS[preset].n_views if views is None else views
     config = procedural.RunConfig(out=str(out), preset=preset, res=res, seed=seed, views=views, grid=grid,
                                   splits=splits, n=n)

@@ -15,15 +15,17 @@ differ) and the metrics that were not available (LPIPS, CLIP, FID without their 
 an oracle for silhouette and colour with no detail) and 'mirrored front' (the true front image
 flipped as the back view: the best a model can do that assumes the back looks like the front).
 
-Exit status: 0, or 1 (one line on stderr) when a metrics.json or the --reference data is missing.
+Exit status: 0, or 2 (one line on stderr) when a metrics.json or the --reference data is missing.
 """
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
+
+from _scripts.errors import BadInput, OneLineErrors, writable_folder
+from dnnlib.files import write_text_atomic
 
 # (label, section, key, higher is better)
 COLUMNS = (("back PSNR", "back", "psnr", True), ("back SSIM x100", "back", "ssim", True),
@@ -143,7 +145,7 @@ def table(rows: dict[str, dict]) -> str:
     return "\n".join(lines) + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n"
 
 
-@click.command(help=__doc__, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.command(cls=OneLineErrors, help=__doc__, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--metrics", type=click.Path(path_type=Path), required=True, help="folder with <config>/metrics.json")
 @click.option("--configs", default="", help="space-separated row order (default: every folder, sorted)")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="also write the table to this file")
@@ -155,20 +157,17 @@ def main(metrics: Path, configs: str, out: Path | None, reference: Path | None, 
     names = configs.split() or sorted(p.parent.name for p in metrics.glob("*/metrics.json"))
     missing = [n for n in names if not (metrics / n / "metrics.json").is_file()]
     if missing or not names:
-        click.echo(f"{metrics}: no metrics.json for {', '.join(missing) or 'any configuration'}", err=True)
-        sys.exit(1)
+        raise BadInput(f"{metrics}: no metrics.json for {', '.join(missing) or 'any configuration'}")
+    if out is not None:
+        writable_folder(out.parent)
     rows = {n: json.loads((metrics / n / "metrics.json").read_text()) for n in names}
     if reference is not None:
-        try:
-            rows.update(reference_rows(reference, res))
-        except ValueError as exc:
-            click.echo(str(exc), err=True)
-            sys.exit(1)
+        rows.update(reference_rows(reference, res))
     text = table(rows)
     click.echo(text, nl=False)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text)
+        write_text_atomic(out, text)
 
 
 if __name__ == "__main__":

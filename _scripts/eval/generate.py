@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import click
 
-from _scripts.options import OneLineErrors, generate_split, model_options, output_options, split_options
+from _scripts.errors import OneLineErrors
+from _scripts.options import generate_split, model_options, output_options, split_options
 from training.infer.export import FILES
 
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import click
 
-from _scripts.options import (DATASETS, OneLineErrors, generate_split, model_options, output_options,
-                              split_options)
+from _scripts.errors import OneLineErrors
+from _scripts.options import DATASETS, generate_split, model_options, output_options, split_options
 
 
 @click.command(cls=OneLineErrors, help=__doc__)

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import click
 
+from _scripts.errors import OneLineErrors
 from _scripts.options import measure_options, run_measure
 
 
-@click.command(name="human_measure", help=__doc__)
+@click.command(name="human_measure", cls=OneLineErrors, help=__doc__)
 @measure_options(dataset_default="human")
 def main(**flags) -> None:
     run_measure(**flags)

@@ -23,16 +23,18 @@ which reproduces the original measure script's choices, mistakes included (LPIPS
 PSNR range from each target, uniform 3x3 SSIM). The table's header says which.
 
 A missing weight file makes its metric "n/a (weights missing: <file>, sha256 <...>)"; --strict
-makes it a one-line error (exit status 1). Writes <out>/metrics.md and <out>/metrics.json.
+makes it a one-line error (exit status 2, a missing input). Writes <out>/metrics.md and <out>/metrics.json,
+each whole or not at all.
 """
 from __future__ import annotations
 
 import click
 
+from _scripts.errors import OneLineErrors
 from _scripts.options import measure_options, run_measure
 
 
-@click.command(name="measure", help=__doc__)
+@click.command(name="measure", cls=OneLineErrors, help=__doc__)
 @measure_options(dataset_default=None)
 def main(**flags) -> None:
     run_measure(**flags)

@@ -77,11 +77,11 @@ def test_each_check_fires_and_names_the_file(copy, corrupt):
     root, rs, cid = copy
     path, message = corrupt(root, rs, cid)
     code, lines = _run(root)
-    assert code == 1
+    assert code == 2  # bad input
     hits = [line for line in lines if line.startswith(str(path)) and message in line]
     assert hits, f"no line naming {path} with '{message}' in:\n" + "\n".join(lines)
 
 
 def test_unknown_root_is_one_line_error(tmp_path):
     code, lines = _run(tmp_path)
-    assert code == 1 and len(lines) == 1 and "no renderset" in lines[0]
+    assert code == 2 and len(lines) == 1 and "no renderset" in lines[0]

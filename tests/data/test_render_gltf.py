@@ -552,7 +552,7 @@ def test_shards_and_merge_equal_one_run(tmp_path, monkeypatch):
     assert run_render(src, tmp_path / "one", *args)[0] == 0
     sharded = tmp_path / "sharded"
     assert run_render(src, sharded, *args, "--shard", "0/2")[0] == 0
-    assert render.main(["merge", "--out", str(sharded), "--preset", "body"]) == 1  # shard 1/2 missing
+    assert render.main(["merge", "--out", str(sharded), "--preset", "body"]) == 2  # shard 1/2 missing
     assert run_render(src, sharded, *args, "--shard", "1/2")[0] == 0
     assert render.main(["merge", "--out", str(sharded), "--preset", "body"]) == 0
 

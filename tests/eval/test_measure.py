@@ -99,7 +99,7 @@ def test_measure_usage_errors(tiny_snapshot, body_root, tmp_path):
     assert neither.exit_code == 2 and "exactly one of --inferquery and --ckpt" in neither.output
     bad = runner.invoke(measure.main, ["--inferquery", "tiny_test-00000-000999", "--runs",
                                        str(tiny_snapshot.parents[2]), "--data", str(body_root)])
-    assert bad.exit_code == 1 and len(bad.output.strip().splitlines()) == 1 and "not found" in bad.output
+    assert bad.exit_code == 2 and len(bad.output.strip().splitlines()) == 1 and "not found" in bad.output
 
 
 def test_human_measure_accepts_the_readme_flags(tiny_snapshot, body_root, no_weights, tmp_path, monkeypatch):
@@ -119,7 +119,7 @@ def test_human_measure_accepts_the_readme_flags(tiny_snapshot, body_root, no_wei
     assert data["preset"] == "body" and list(data["subsets"]) == list(SUBSETS)
     # --dataset multi is the head preset: accepted, and refused in one line for this body snapshot
     multi = runner.invoke(human_measure.main, ["--inferquery", QUERY, "--dataset", "multi", "--device", "cpu"])
-    assert multi.exit_code == 1 and len(multi.output.strip().splitlines()) == 1
+    assert multi.exit_code == 2 and len(multi.output.strip().splitlines()) == 1
     assert "'body' preset's box, not 'head'" in multi.output
 
 

@@ -12,7 +12,9 @@ from training.infer import cameras as C
 from training.infer import render as T
 from training.data.layout import GRID_AZIMS, PRESETS, SPIN_INDICES
 from training.data.dataset import DatasetConfig, NovaHumanDataset
+from training.infer.export import OutputOptions, open_split
 from training.infer.load import load_generator
+from training.infer.manifest import generate_settings, other_settings
 
 QUERY = "tiny_test-00000-000000"
 FAST = ["--res", "16", "--samples", "4"]  # 8 x 8 rays per view, 8 samples per ray
@@ -92,6 +94,26 @@ def test_human_generate_accepts_the_readme_flags(tiny_snapshot, body_root, tmp_p
                                standalone_mode=False) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines[-1].startswith("error:") and "head preset" in lines[-1]
+
+
+def test_an_out_of_other_settings_is_refused(first_run, tiny_snapshot, body_root, capsys):
+    out = first_run.parent  # written with --video --mesh
+    files = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
+    assert generate.main(_args(tiny_snapshot, body_root, out), standalone_mode=False) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {out}: holds output made with other settings (")
+    assert "video True (this run: False)" in err[0] and "mesh True (this run: False)" in err[0]
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == files  # nothing written
+
+
+def test_the_settings_compared_are_those_the_manifest_records(first_run, tiny_snapshot, body_root):
+    loaded = load_generator(tiny_snapshot)
+    ds = open_split(body_root, loaded, "body", "test")
+    opts = OutputOptions(size=16, batch=3, video=True, frames=8, mesh=True, mesh_res=16)
+    settings = generate_settings(loaded, QUERY, ds, opts)
+    manifest = json.loads((first_run.parent / "manifest.json").read_text())
+    assert set(manifest) - {"characters"} == set(settings)
+    assert other_settings(first_run.parent, settings) == []  # the same settings may add characters
 
 
 @pytest.mark.parametrize("problem", ["no_snapshot", "bad_data", "bad_id", "bad_flag"])

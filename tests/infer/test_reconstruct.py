@@ -1,4 +1,5 @@
 """reconstruct from a user's own images, and the preprocessing that frames them like the training data."""
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +20,13 @@ UPSCALE = 4  # the 32 px synthetic views hold a ~27 px character; users' images 
 
 def _ortho(body_root, view: str) -> Image.Image:
     rs = Renderset(body_root, "human_rutileE")
-    char_dir = sorted((rs.dir / "ortho").glob("*/*"))[0]
+
+    def near_white(char_dir: Path) -> float:  # pale clothes would be keyed out with a white backdrop
+        rgba = np.asarray(Image.open(char_dir / "back.png").convert("RGBA"), dtype=np.float32) / 255
+        opaque = rgba[..., 3] > 0.5
+        return float((rgba[..., :3].min(-1)[opaque] > 0.8).mean())
+
+    char_dir = min(sorted((rs.dir / "ortho").glob("*/*")), key=near_white)
     im = Image.open(char_dir / f"{view}.png").convert("RGBA")
     return im.resize((im.width * UPSCALE, im.height * UPSCALE), Image.NEAREST)
 
@@ -105,11 +112,20 @@ def test_reconstruct_writes_files_for_several_pairs(images, tiny_snapshot, tmp_p
     assert iio.imread(first / "turntable.gif", index=None).shape[0] == 4
     assert iio.imread(first / "turntable.mp4", index=None).shape[0] == 4
     assert (out / "bob" / "spin_11.png").is_file()
-    # at the default level (ln 2 * 32 / 2.1 = 10.6) the barely trained fog has no surface: a warning, no file
-    assert not (first / "mesh.ply").exists() and "no mesh" in capsys.readouterr().err
+    # at the default level (ln 2 * 32 / 2.1 = 10.6) the barely trained field may have no surface: then a
+    # warning and no file, else the file and no warning
+    assert (first / "mesh.ply").exists() != ("no mesh" in capsys.readouterr().err)
     assert reconstruct.main(["--front", str(images / "front.png"), "--ckpt", str(tiny_snapshot),
                              "--out", str(out)], standalone_mode=False) == 2
     assert "give them in pairs" in capsys.readouterr().err
+    assert json.loads((out / "manifest.json").read_text())["characters"] == [images.name, "bob"]
+    # the same folder with other settings (no --video, no --mesh): refused before anything is written
+    assert reconstruct.main(["--front", str(images / "front.png"), "--back", str(images / "back_white.png"),
+                             "--pairs", str(pairs), "--ckpt", str(tiny_snapshot), "--out", str(out), *FAST],
+                            standalone_mode=False) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {out}: holds output made with other settings (")
+    assert "video True (this run: False)" in err[0]
     assert reconstruct.output_names([(Path("a/x_front.png"), None, None), (Path("b/x-Front.png"), None, None),
                                      (Path("c/front.png"), None, None)]) == ["x", "x-2", "c"]
 
@@ -154,3 +170,20 @@ def test_reconstruct_vrm_writes_the_avatar_and_its_meshes(images, tiny_snapshot,
                              "--ckpt", str(tiny_snapshot), "--out", str(out), "--vrm", "--faces", "0"],
                             standalone_mode=False) == 2
     assert "--vrm needs the textured mesh" in capsys.readouterr().err
+
+
+def test_without_a_model_flag_the_released_model_is_used(images, tiny_snapshot, tmp_path, monkeypatch):
+    """No --ckpt/--inferquery: reconstruct loads RELEASED_MODEL (here a release of the tiny snapshot); a
+    missing release file is one line naming it and the flags to give instead."""
+    from training.infer.release import write_release
+
+    release = tmp_path / "released.pt"
+    write_release(tiny_snapshot, release)
+    monkeypatch.setattr(reconstruct, "RELEASED_MODEL", release)
+    out = tmp_path / "out"
+    args = ["--front", str(images / "front.png"), "--back", str(images / "back_white.png"), "--out", str(out), *FAST]
+    assert reconstruct.main(args, standalone_mode=False) in (0, None)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert "released.pt" in json.dumps(manifest)
+    monkeypatch.setattr(reconstruct, "RELEASED_MODEL", tmp_path / "missing.pt")
+    assert reconstruct.main(args[:4] + ["--out", str(tmp_path / "out2"), *FAST], standalone_mode=False) == 2

@@ -72,6 +72,22 @@ def test_attention_learns_to_weight_the_view_the_point_is_seen_from(single_threa
     assert front_weight[:, ~from_front].mean() < 0.1
 
 
+def test_direction_prior_takes_the_side_a_ray_looks_at_from_the_start():
+    """With direction_prior the untrained attention already weights the token of the side the ray looks at
+    (in expectation over random features); without it, neither side; its gain is a learned parameter per head
+    and a config without it has no such parameter (the snapshots from before it load unchanged)."""
+    torch.manual_seed(0)
+    front, back = features(1), features(2)
+    toward_back = facing(-1.0, N, torch.Generator().manual_seed(3))  # rays from the front camera
+    with_prior = build_fusion(FusionConfig(mode="attention", direction_prior=3.0))
+    weights = with_prior(front, back, toward_back).attention[..., 0]  # (B, N, heads): weight on front
+    assert weights.mean() > 0.9 and with_prior(front, back, -toward_back).attention[..., 0].mean() < 0.1
+    assert with_prior.prior_gain.shape == (8,) and with_prior.prior_gain.requires_grad
+    plain = build_fusion(FusionConfig(mode="attention"))
+    assert plain.prior_gain is None and "prior_gain" not in plain.state_dict()
+    assert 0.2 < plain(front, back, toward_back).attention[..., 0].mean() < 0.8
+
+
 def test_front_only_never_reads_the_back():
     torch.manual_seed(0)
     fusion = build_fusion(FusionConfig(mode="front_only"))

@@ -112,3 +112,29 @@ def test_condition_images_colour_the_half_of_the_box_their_camera_faces(single_t
     scale = G.cfg.backbone.cond_scale
     assert front_near[0] > 0.8 * scale and front_near[0] - front_far[0] > 0.5 * scale
     assert back_near[2] > 0.8 * scale and back_near[2] - back_far[2] > 0.5 * scale
+
+
+def test_drawing_colour_shows_each_drawing_in_its_own_view_before_training(single_thread):
+    """drawing_colour (the presets' setting), full plane structure, untrained: a red front drawing and a
+    blue back drawing render the front view red and the back view blue (the colour is read from the
+    drawing the fusion weighs for that ray); without the switch neither view follows its drawing."""
+    from dataclasses import replace
+
+    from training.infer.cameras import ortho_views
+
+    tiny = model_config("tiny").generator
+    assert tiny.drawing_colour and tiny.decoder.drawing_colour
+    full = replace(tiny, backbone=replace(tiny.backbone, plane_depth=3, plane_channels=16),
+                   fusion=replace(tiny.fusion, plane_channels=16))
+    plain = replace(full, drawing_colour=False, decoder=replace(full.decoder, drawing_colour=False))
+    red, blue = -torch.ones(1, 3, 64, 64), -torch.ones(1, 3, 64, 64)
+    red[:, 0], blue[:, 2] = 1.0, 1.0
+    labels = ortho_views(DATA_PRESETS["body"]).labels[:2][None]  # front, back
+    for cfg, follows in ((full, True), (plain, False)):
+        torch.manual_seed(0)
+        G = NovaGenerator(cfg).eval()
+        with torch.no_grad():
+            raw = G(red, blue, labels, noise_mode="const").image_raw  # (2, 3, 32, 32)
+        centre = raw[:, :, 12:20, 12:20].mean((2, 3))  # the middle of the box: (view, rgb)
+        front_redder, back_bluer = centre[0, 0] - centre[1, 0], centre[1, 2] - centre[0, 2]
+        assert (front_redder > 0.2 and back_bluer > 0.2) == follows, (cfg.drawing_colour, centre)

@@ -45,9 +45,10 @@ def test_d_weights_of_another_shape_or_holding_code_are_refused(tiny_snapshot, t
             return (marker.touch, ())
 
     torch.save({"D": Payload()}, tmp_path / "evil.pt")
-    with pytest.raises(ValueError, match=r"evil\.pt: not a readable"):
+    with pytest.raises(ValueError, match=r"evil\.pt: refused: not a plain NOVA-3D snapshot") as refused:
         init_discriminator(_fresh_d(), tmp_path / "evil.pt")
     assert not marker.exists()
+    assert "weights_only" not in str(refused.value) and "\n" not in str(refused.value)  # never the unsafe advice
 
 
 @pytest.fixture

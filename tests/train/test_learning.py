@@ -11,6 +11,7 @@ import torch
 
 from training.data.dataset import DatasetConfig, NovaHumanDataset
 from training.metrics.image import psnr
+from training.train.loss import LossConfig
 from training.train.loop import TrainConfig, Trainer
 
 
@@ -38,8 +39,11 @@ def _evaluate(G, root, split: str) -> tuple[float, float]:
 
 def test_cpu_tiny_learns(learn_root, tmp_path):
     torch.set_num_threads(2)
+    # the CPU recipe (_train/eg3dc/runs/recipe_cpu.flags): reconstruction only, random views supervised
     trainer = Trainer(TrainConfig(run_dir=str(tmp_path), data=str(learn_root), preset="tiny", batch=4, kimg=0.08,
-                                  tick_kimg=0.04, snap_ticks=10, workers=1, device="cpu", n_sample_chars=2))
+                                  tick_kimg=0.04, snap_ticks=10, workers=1, device="cpu", n_sample_chars=2,
+                                  recon_warmup_kimg=1000, views_per_item=2, betas=(0.9, 0.99),
+                                  loss=LossConfig(recon_random_views=True, xyz_weight=100, alpha_weight=5)))
     untrained = copy.deepcopy(trainer.G_ema)
     l1_before, _ = _evaluate(untrained, learn_root, "train")
     _, back_before = _evaluate(untrained, learn_root, "test")
@@ -48,5 +52,6 @@ def test_cpu_tiny_learns(learn_root, tmp_path):
     _, back_after = _evaluate(trainer.G_ema, learn_root, "test")
     print(f"ortho L1 (train) {l1_before:.3f} -> {l1_after:.3f}; back PSNR (held out) {back_before:.2f} -> "
           f"{back_after:.2f} dB")
-    assert l1_after < 0.6 * l1_before
+    # the drawing colour makes the untrained render far closer (L1 0.18, was ~0.4); measured 0.179 -> 0.113
+    assert l1_after < 0.75 * l1_before
     assert back_after > back_before + 3.0

@@ -16,8 +16,9 @@ def _one_thread(single_thread):
 
 
 def _trainer(root: Path, run_dir: Path, **kw) -> Trainer:
+    kw.setdefault("loss", LossConfig(density_reg_points=64))
     cfg = TrainConfig(run_dir=str(run_dir), data=str(root), preset="tiny", batch=2, workers=0, device="cpu",
-                      mirror=False, n_sample_chars=1, loss=LossConfig(density_reg_points=64), **kw)
+                      mirror=False, n_sample_chars=1, **kw)
     return Trainer(cfg, model=full_structure_tiny())
 
 
@@ -66,3 +67,37 @@ def test_regularisers_match_float32_under_bf16_training(body_root, tmp_path):
     for phase in ("D_reg", "G_reg"):
         error = _relative_error(_phase_grads(fp32, phase), _phase_grads(bf16, phase))
         assert error < 1e-5, f"{phase}: gradient differs from float32 by {error:.2e}"
+
+
+def test_reconstruction_warmup_runs_no_discriminator_and_no_gan_term(body_root, tmp_path, monkeypatch):
+    """Within recon_warmup_kimg G trains on G_recon alone and D is untouched; after it, all four phases."""
+    trainer = _trainer(body_root, tmp_path, recon_warmup_kimg=0.002)  # 2 images = the first step at batch 2
+    phases, original = [], trainer.loss.forward
+    monkeypatch.setattr(trainer.loss, "forward", lambda phase, *args: (phases.append(phase), original(phase, *args))[1])
+    d_before = {k: v.clone() for k, v in trainer.D.state_dict().items()}
+    batches = iter(trainer.loader())
+    stats = trainer.train_step(next(batches))
+    assert phases == ["G_recon", "G_reg"] and "G_gan" not in stats and "G_recon" in stats
+    assert all(torch.equal(v, trainer.D.state_dict()[k]) for k, v in d_before.items())
+    phases.clear()
+    trainer.train_step(next(batches))
+    assert phases == ["G_main", "D_main"]  # step 1: no lazy regulariser is due
+
+
+def test_recon_views_adds_the_random_views_to_the_reconstruction(body_root, tmp_path):
+    """With recon_random_views the random views' targets enter G_recon: a wrong random-view target changes
+    the loss, and it does not without the switch."""
+    def recon(switch: bool, spoil: bool) -> float:
+        trainer = _trainer(body_root, tmp_path, views_per_item=2,
+                           loss=LossConfig(density_reg_points=64, recon_random_views=switch))
+        batch = next(iter(trainer.loader()))
+        assert batch["views_rgb"].shape[1] == 2
+        if spoil:
+            batch["views_rgb"] = -batch["views_rgb"]
+        z, noise = trainer._draw()
+        torch.manual_seed(0)
+        with torch.no_grad():
+            return float(trainer.phase_loss("G_recon", batch, z, noise)[1]["G_recon"])
+
+    assert recon(False, False) == recon(False, True)
+    assert recon(True, False) != pytest.approx(recon(True, True), rel=1e-3)

@@ -2,6 +2,7 @@ import os
 import socket
 from pathlib import Path
 
+
 import pytest
 import torch
 import torch.multiprocessing as mp
@@ -78,7 +79,11 @@ def test_interrupted_snapshot_write_keeps_previous(body_root, tmp_path, monkeypa
     trainer.nimg = 1000
 
     def broken_save(obj, f):
-        f.write(b"partial snapshot bytes")
+        if isinstance(f, (str, os.PathLike)):
+            with open(f, "wb") as out:
+                out.write(b"partial snapshot bytes")
+        else:
+            f.write(b"partial snapshot bytes")
         raise KeyboardInterrupt("killed while writing")
 
     monkeypatch.setattr(snapshot_mod.torch, "save", broken_save)

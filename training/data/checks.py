@@ -8,10 +8,11 @@ the file it is about.
 from __future__ import annotations
 
 import json
+import struct
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
@@ -19,9 +20,26 @@ from tqdm import tqdm
 from training.geometry.camera import RenderParams
 from training.data.layout import DTYPE_GROUPS, PRESETS, RECON_VIEWS, Renderset, SPLITS, read_split, split_path
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+OTHER_FORMATS = {b"\xff\xd8\xff": "JPEG", b"GIF8": "GIF", b"BM": "BMP", b"RIFF": "WebP", b"II*\x00": "TIFF",
+                 b"MM\x00*": "TIFF"}
+COLOUR_TYPES = {0: "greyscale", 2: "RGB", 3: "palette", 4: "greyscale + alpha", 6: "RGBA"}
+RGBA = 6
+MASK_DTYPES = {mask for mask, _ in DTYPE_GROUPS.values() if mask}  # read as greyscale: any colour type
+NONEMPTY_SPLITS = ("train",)  # an empty val split is allowed: the sample grids then show train characters
+
 
 class DatasetError(ValueError):
     """A dataset problem; the message is one line that names the file."""
+
+
+class DatasetProblems(DatasetError):
+    """Every problem found in a dataset, one line each (problems); the message is the first and a count."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+        super().__init__(problems[0] + more)
 
 
 @dataclass
@@ -68,29 +86,52 @@ def read_split_ids(root: Path, subset: str, split: str) -> list[str]:
         raise DatasetError(str(exc)) from None
 
 
-def image_problem(path: Path, size: int | None, decode: bool = True) -> str | None:
-    """Why the PNG at path is unusable (missing, unreadable, truncated, wrong size), or None."""
-    if not path.is_file():
+def header_problem(path: Path, size: int | None, rgba: bool) -> str | None:
+    """Why the file at path is no usable PNG, from its first 33 bytes: missing, another format under a
+    .png name, no IHDR, a size other than size x size, or (rgba) a colour type without alpha, which the
+    reader would fill with opaque alpha (the background would become part of the character)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(33)
+    except FileNotFoundError:
         return f"{path}: missing file"
+    except OSError as exc:
+        return f"{path}: unreadable ({exc.strerror})"
+    if not head.startswith(PNG_SIGNATURE):
+        kind = next((name for magic, name in OTHER_FORMATS.items() if head.startswith(magic)), None)
+        return f"{path}: not a PNG ({kind} data under a .png name)" if kind else f"{path}: not a PNG (no PNG signature)"
+    if len(head) < 33 or head[12:16] != b"IHDR":
+        return f"{path}: unreadable or truncated PNG (no IHDR header)"
+    width, height, _, colour = struct.unpack(">IIBB", head[16:26])
+    if size is not None and (width, height) != (size, size):
+        return f"{path}: wrong size {width}x{height}, expected {size}x{size}"
+    if rgba and colour != RGBA:
+        return f"{path}: {COLOUR_TYPES.get(colour, f'colour type {colour}')} PNG, expected RGBA (colour with alpha)"
+    return None
+
+
+def image_problem(path: Path, size: int | None, rgba: bool = True, decode: bool = True) -> str | None:
+    """Why the PNG at path is unusable (header_problem, or with decode its pixel data is unreadable or
+    truncated), or None."""
+    problem = header_problem(path, size, rgba)
+    if problem or not decode:
+        return problem
     try:
         with Image.open(path) as im:
-            if size is not None and im.size != (size, size):
-                return f"{path}: wrong size {im.size[0]}x{im.size[1]}, expected {size}x{size}"
-            if decode:
-                im.load()
+            im.load()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         return f"{path}: unreadable or truncated PNG ({exc})"
     return None
 
 
-def character_files(rs: Renderset, char: CharacterIndex) -> Iterator[Path]:
-    """Every file the meta json promises for one character (image, mask and xyza companions)."""
+def character_files(rs: Renderset, char: CharacterIndex) -> Iterator[tuple[str, Path]]:
+    """(dtype, path) of every file the meta json promises for one character (image, mask and xyza companions)."""
     for dtype, views in char.views.items():
         mask_dtype, xyza_dtype = DTYPE_GROUPS[dtype]
         for view in views:
             for d in (dtype, mask_dtype, xyza_dtype):
                 if d is not None:
-                    yield rs.path(d, char.char_id, view)
+                    yield d, rs.path(d, char.char_id, view)
 
 
 def character_problems(rs: Renderset, char: CharacterIndex, size: int | None, decode: bool = True) -> list[str]:
@@ -101,16 +142,26 @@ def character_problems(rs: Renderset, char: CharacterIndex, size: int | None, de
             problems.append(f"{rs.meta_path}: character {char.char_id} has no meta entry for ortho view '{view}'")
     if not char.random_views():
         problems.append(f"{rs.meta_path}: character {char.char_id} has no random (rgb) views")
-    for path in character_files(rs, char):
-        problem = image_problem(path, size, decode)
+    for dtype, path in character_files(rs, char):
+        problem = image_problem(path, size, dtype not in MASK_DTYPES, decode)
         if problem:
             problems.append(problem)
     return problems
 
 
+def characters_problems(rs: Renderset, chars: Iterable[CharacterIndex], size: int | None, decode: bool = True,
+                        progress: bool = False) -> list[str]:
+    """character_problems of every character, with a progress bar when asked."""
+    chars = list(chars)
+    problems = []
+    for char in tqdm(chars, desc="checking", unit="char", disable=not progress, leave=False):
+        problems += character_problems(rs, char, size, decode)
+    return problems
+
+
 def files_without_meta(rs: Renderset, chars: dict[str, CharacterIndex]) -> list[str]:
     """PNG files under the image dtypes (and their companions) that no meta entry describes."""
-    expected = {p for c in chars.values() for p in character_files(rs, c)}
+    expected = {p for c in chars.values() for _, p in character_files(rs, c)}
     problems = []
     for dtype, companions in DTYPE_GROUPS.items():
         for d in (dtype, *companions):
@@ -135,14 +186,20 @@ def stored_size(rs: Renderset, chars: dict[str, CharacterIndex]) -> int | None:
     return None
 
 
-def split_problems(root: Path, subset: str, chars: dict[str, CharacterIndex]) -> list[str]:
+def split_problems(root: Path, subset: str, chars: dict[str, CharacterIndex], splits: Iterable[str] = SPLITS,
+                   optional: Iterable[str] = ()) -> list[str]:
+    """Split lists that are missing (unless optional), empty (train) or name ids the meta json does not have."""
     problems = []
-    for split in SPLITS:
+    for split in splits:
         path = split_path(root, subset, split)
         if not path.is_file():
-            problems.append(f"{path}: split list not found")
+            if split not in optional:
+                problems.append(f"{path}: split list not found")
             continue
-        for char_id in read_split(path):
+        ids = read_split(path)
+        if not ids and split in NONEMPTY_SPLITS:
+            problems.append(f"{path}: split list is empty (training needs at least one character)")
+        for char_id in ids:
             if char_id not in chars:
                 problems.append(f"{path}: id {char_id} is not in the meta json / not on disk")
     return problems
@@ -160,9 +217,11 @@ def check_dataset(root: Path, preset: str, renderset: str = "", subset: str = ""
         return [str(exc)], ""
     size = stored_size(rs, chars)
     problems = split_problems(root, subset or p.subset, chars)
-    for char in tqdm(chars.values(), desc="checking", unit="char", disable=not progress, leave=False):
-        problems += character_problems(rs, char, size, decode)
+    problems += characters_problems(rs, chars.values(), size, decode, progress)
     problems += files_without_meta(rs, chars)
     n_views = sum(len(v) for c in chars.values() for v in c.views.values())
-    summary = f"{rs.dir}: OK, {len(chars)} characters, {n_views} views, {size}x{size} px"
+    lists = {s: split_path(root, subset or p.subset, s) for s in SPLITS if s not in NONEMPTY_SPLITS}
+    empty = [s for s, path in lists.items() if path.is_file() and not read_split(path)]
+    note = f"; empty split lists: {', '.join(empty)}" if empty else ""  # allowed: training needs only train
+    summary = f"{rs.dir}: OK, {len(chars)} characters, {n_views} views, {size}x{size} px{note}"
     return problems, summary

@@ -39,6 +39,7 @@ from tqdm import tqdm
 from training.data.checks import DatasetError, stored_size
 from training.data.dataset import DatasetConfig, NovaHumanDataset, read_png
 from training.data.layout import DTYPE_GROUPS, SPIN_INDICES, random_view_name
+from training.data.validate import validate_characters
 from training.eval.report import COMMON_TEXT, GEOMETRY_METRICS, IMAGE_METRICS, ORTHO_SUBSETS, PROTOCOL_TEXT, SUBSETS
 from training.infer.load import LoadedGenerator, load_generator
 from training.infer.render import InferenceSettings, make_character_planes, render_views
@@ -56,8 +57,8 @@ ViewRenderer = Callable[[dict, torch.Tensor, int], dict[str, torch.Tensor]]
 {"image": (V, 3, S, S) in [0, 1], "alpha": (V, 1, s, s), "xyz": (V, 3, s, s) world units}, in label order."""
 
 
-class MeasureError(Exception):
-    """A problem that ends the measurement; the message is one line."""
+class MeasureError(ValueError):
+    """A bad input that ends the measurement; the message is one line."""
 
 
 @dataclass
@@ -258,6 +259,7 @@ def measure(snapshot: Path, name: str, data: Path, preset: str | None, split: st
                            f"not '{preset}'")
     ds = open_dataset(data, preset, split, gen)
     count = len(ds) if limit is None else min(limit, len(ds))
+    validate_characters(ds.rs, ds.chars[:count])
     tally = score_split(ds, count, generator_renderer(gen.G, batch), protocol, res, nets, device, progress)
     subsets, geometry, notes = summarize(tally, nets, ds.boxwarp)
     rc = gen.G.renderer.cfg

@@ -9,6 +9,7 @@ import json
 import math
 from pathlib import Path
 
+from dnnlib.files import write_text_atomic
 from training.metrics.geometry import THRESHOLDS, threshold_name
 
 SUBSETS = ("front", "back", "left", "right", "360")
@@ -77,9 +78,9 @@ def strict_json(value):
 
 
 def write_outputs(results: dict, out: Path) -> tuple[Path, Path]:
-    """<out>/metrics.md and <out>/metrics.json (strict JSON, see strict_json)."""
+    """<out>/metrics.md and <out>/metrics.json (strict JSON, see strict_json), each written whole or not at all."""
     out.mkdir(parents=True, exist_ok=True)
     md, js = out / "metrics.md", out / "metrics.json"
-    md.write_text(format_markdown(results))
-    js.write_text(json.dumps(strict_json(results), indent=2, allow_nan=False) + "\n")
+    write_text_atomic(md, format_markdown(results))
+    write_text_atomic(js, json.dumps(strict_json(results), indent=2, allow_nan=False) + "\n")
     return md, js

@@ -158,12 +158,16 @@ class RenderParams:
 
     @classmethod
     def from_meta(cls, meta: dict) -> "RenderParams":
-        """Build from a meta entry (missing or non-numeric fields raise ValueError naming them)."""
+        """Build from a meta entry (missing, non-numeric or non-finite fields raise ValueError naming them)."""
         names = [f.name for f in fields(cls)]
         missing = [n for n in names if n not in meta]
         if missing:
             raise ValueError(f"render_params lacks {', '.join(missing)}")
         try:
-            return cls(**{n: float(meta[n]) for n in names})
+            values = {n: float(meta[n]) for n in names}
         except (TypeError, ValueError):
             raise ValueError(f"render_params has a non-numeric value: {meta}") from None
+        bad = [f"{n}={v}" for n, v in values.items() if not math.isfinite(v)]
+        if bad:
+            raise ValueError(f"render_params has a non-finite value: {', '.join(bad)}")
+        return cls(**values)

@@ -41,6 +41,7 @@ import torch
 from PIL import Image
 from skimage.measure import marching_cubes
 
+from dnnlib.files import atomic_path, write_text_atomic
 from training.data import glb
 from training.model.volumetric_rendering.ray_marcher import density_from_sigma
 from training.model.volumetric_rendering.renderer import Field
@@ -221,21 +222,25 @@ def write_ply(mesh: Mesh, path: Path) -> Path:
     return Path(path)
 
 
-def write_obj(mesh: Mesh, path: Path) -> Path:
+def write_obj(mesh: Mesh, path: Path, final: Path | None = None) -> Path:
     """Wavefront OBJ: vertex colours as the common 'v x y z r g b' extension (in [0, 1]); a textured mesh
     instead gets 'vt' (v flipped: OBJ's v = 0 is the image's bottom row) and a material library
-    <stem>.mtl whose map_Kd is <stem>.png, both written next to it."""
+    <stem>.mtl whose map_Kd is <stem>.png, both written next to it, each whole or not at all. final: the
+    name the file will have when path is a temporary one (write_mesh), which the .mtl and .png are named
+    after."""
     path = Path(path)
+    final = Path(final) if final is not None else path
     lines = ["# NOVA-3D marching cubes, world units, y up"]
     if mesh.texture is not None:
-        lines.append(f"mtllib {path.stem}.mtl")
+        lines.append(f"mtllib {final.stem}.mtl")
         lines += [f"v {x:.6f} {y:.6f} {z:.6f}" for x, y, z in mesh.vertices]
         lines += [f"vt {u:.6f} {1 - v:.6f}" for u, v in mesh.uvs]
         lines += [f"vn {x:.5f} {y:.5f} {z:.5f}" for x, y, z in mesh.normals]
         lines += ["usemtl baked_texture"] + [f"f {a}/{a}/{a} {b}/{b}/{b} {c}/{c}/{c}" for a, b, c in mesh.faces + 1]
-        path.with_suffix(".mtl").write_text(f"newmtl baked_texture\nKa 0 0 0\nKd 1 1 1\nKs 0 0 0\nillum 1\n"
-                                            f"map_Kd {path.stem}.png\n")
-        Image.fromarray(mesh.texture[..., :3]).save(path.with_suffix(".png"))
+        write_text_atomic(final.with_suffix(".mtl"), f"newmtl baked_texture\nKa 0 0 0\nKd 1 1 1\nKs 0 0 0\n"
+                                                     f"illum 1\nmap_Kd {final.stem}.png\n")
+        with atomic_path(final.with_suffix(".png")) as tmp:
+            Image.fromarray(mesh.texture[..., :3]).save(tmp)
     else:
         rgb = _rgba(mesh)[:, :3] / 255.0
         lines += [f"v {x:.6f} {y:.6f} {z:.6f} {r:.4f} {g:.4f} {b:.4f}"
@@ -293,8 +298,13 @@ WRITERS = {"ply": write_ply, "glb": write_glb, "obj": write_obj}
 
 
 def write_mesh(mesh: Mesh, path: Path) -> Path:
-    """Write by the file's suffix (.ply, .glb or .obj)."""
+    """Write by the file's suffix (.ply, .glb or .obj), whole or not at all (dnnlib/files.py)."""
     fmt = Path(path).suffix.lstrip(".").lower()
     if fmt not in WRITERS:
         raise ValueError(f"{path}: unknown mesh format '{fmt}' (choose from {', '.join(MESH_FORMATS)})")
-    return WRITERS[fmt](mesh, path)
+    with atomic_path(path) as tmp:
+        if fmt == "obj":
+            write_obj(mesh, tmp, final=Path(path))
+        else:
+            WRITERS[fmt](mesh, tmp)
+    return Path(path)

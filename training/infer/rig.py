@@ -20,7 +20,7 @@ sampled over the surface, and anatomical proportions in between:
 Only the front half of the body (points in front of the axis) is used for the arms, so hair and a
 backpack behind never pass for a hand. Everything falls back to proportions of the bounding box where
 a landmark is missing, so any mesh gets a skeleton. The ratios are those of the synthetic characters
-(training/data/synth/characters.py), whose joints training/data/synth/joints.py knows; tests measure
+(training/data/synth/skeleton.py), whose joints training/data/synth/joints.py knows; tests measure
 the result against them.
 """
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Image metrics in pure torch, batched and differentiable: PSNR, SSIM and multi-scale SSIM.
+"""Image metrics in pure torch, batched and differentiable: PSNR (optionally over a mask), SSIM and
+multi-scale SSIM; and the silhouette IoU.
 
 Images are float tensors (N, C, H, W); every function returns one value per image, shape (N,).
 
@@ -40,20 +41,36 @@ def _check_protocol(protocol: str) -> None:
         raise ValueError(f"unknown metric protocol {protocol!r} (known: {', '.join(PROTOCOLS)})")
 
 
-def psnr(pred: torch.Tensor, target: torch.Tensor, data_range: float | None = 1.0) -> torch.Tensor:
+def psnr(pred: torch.Tensor, target: torch.Tensor, data_range: float | None = 1.0,
+         mask: torch.Tensor | None = None) -> torch.Tensor:
     """Peak signal-to-noise ratio in dB per image (inf for identical images).
 
     ``data_range=None`` takes the range from each target as old torchmetrics' default did:
-    ``max(target.max(), 0) - min(target.min(), 0)`` (the paper protocol).
+    ``max(target.max(), 0) - min(target.min(), 0)`` (the paper protocol). ``mask`` (N, 1, H, W),
+    boolean: the mean squared error over the masked pixels only (all channels; nan for an empty mask).
     """
     _check_pair(pred, target, "psnr")
-    mse = (pred - target).pow(2).flatten(1).mean(1)
+    if mask is None:
+        mse = (pred - target).pow(2).flatten(1).mean(1)
+    else:
+        weight = mask.to(pred.dtype).expand_as(pred)
+        mse = ((pred - target).pow(2) * weight).flatten(1).sum(1) / weight.flatten(1).sum(1)
     if data_range is None:
         flat = target.flatten(1)
         peak = flat.amax(1).clamp_min(0) - flat.amin(1).clamp_max(0)
     else:
         peak = torch.full_like(mse, float(data_range))
     return 10 * torch.log10(peak.pow(2) / mse)
+
+
+def silhouette_iou(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Intersection over union of boolean silhouettes (N, 1, H, W) per image (1 when both are empty)."""
+    if pred.shape != target.shape or pred.dtype != torch.bool or target.dtype != torch.bool:
+        raise ValueError(f"silhouette_iou: expected two boolean masks of one shape, got {pred.dtype} "
+                         f"{tuple(pred.shape)} and {target.dtype} {tuple(target.shape)}")
+    inter = (pred & target).flatten(1).sum(1).double()
+    union = (pred | target).flatten(1).sum(1).double()
+    return torch.where(union > 0, inter / union.clamp_min(1), torch.ones_like(union))
 
 
 def _window(win_size: int, gaussian: bool, sigma: float, like: torch.Tensor) -> torch.Tensor:

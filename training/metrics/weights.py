@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import re
 import tempfile
 import urllib.request
 from dataclasses import dataclass
@@ -204,16 +205,29 @@ def require(name: str, path: str | os.PathLike[str] | None = None) -> Path:
     return found
 
 
-def load_state(path: str | os.PathLike[str], what: str) -> object:
-    """``torch.load(path, weights_only=True)`` on CPU; an unreadable file is one ValueError line.
+def load_state(path: str | os.PathLike[str], what: str, map_location: str | torch.device = "cpu") -> object:
+    """``torch.load(path, weights_only=True)``; a file that cannot be read so is one ValueError line.
 
     torch.load reports a corrupt or foreign file with whatever its parser hits (EOFError,
     struct.error, UnpicklingError, RuntimeError...), hence the broad except.
     """
     try:
-        return torch.load(Path(path), map_location="cpu", weights_only=True)
+        return torch.load(Path(path), map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - see docstring
-        raise ValueError(f"{path}: unreadable {what} ({type(exc).__name__}: {exc})".replace("\n", " ")) from None
+        raise ValueError(f"{path}: {load_failure(exc, what)}") from None
+
+
+def load_failure(exc: Exception, what: str) -> str:
+    """Why torch.load(weights_only=True) failed, in one line. A file holding Python objects is refused
+    without torch's advice to load it with weights_only=False, which would run any code it holds."""
+    text = str(exc)
+    if "weights_only" in text:
+        found = re.search(r"GLOBAL ([\w.]+)", text)
+        held = f" ({found.group(1)})" if found else ""
+        return (f"refused: not a plain {what}: it holds Python objects{held} besides tensors, and files are "
+                f"only read as tensors, never run")
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return f"unreadable {what} ({type(exc).__name__}: {first})"
 
 
 def load_checked_state(module: torch.nn.Module, state: object, source: str, what: str,

@@ -21,6 +21,10 @@ class DecoderConfig:
     in_dim: int = 32  # FusionConfig.out_dim
     hidden: int = 64
     out_features: int = 32  # feature channels besides sigma; the first 3 are RGB
+    drawing_colour: bool = False
+    """RGB is predicted as a change of the drawings' colour at the point (GeneratorConfig.drawing_colour),
+    added in logit space; the RGB rows of the last layer start at a tenth of their gain, so an untrained
+    field already shows the drawings' colours where the fusion reads them."""
 
 
 class Decoder(nn.Module):
@@ -33,8 +37,15 @@ class Decoder(nn.Module):
         self.cfg = cfg
         self.net = nn.Sequential(unit_linear(cfg.in_dim, cfg.hidden), nn.Softplus(),
                                  unit_linear(cfg.hidden, 1 + cfg.out_features))
+        if cfg.drawing_colour:
+            with torch.no_grad():
+                self.net[-1].weight[1:4] *= 0.1
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, base_rgb: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (B, N, in_dim); base_rgb (B, N, 3) in [-1, 1]: the colour RGB starts from (drawing_colour only)."""
         out = self.net(x)
+        if base_rgb is not None:
+            base = ((base_rgb + 1) / 2).clamp(0.02, 0.98)  # logit of 0.02 / 0.98 = -+3.9: the ends stay learnable
+            out = torch.cat([out[..., :1], out[..., 1:4] + torch.log(base / (1 - base)), out[..., 4:]], -1)
         unit = torch.sigmoid(out[..., 1:]) * (1 + 2 * SIGMOID_MARGIN) - SIGMOID_MARGIN
         return out[..., :1], unit * 2 - 1

@@ -36,6 +36,12 @@ class FusionConfig:
     out_dim: int = 32  # the decoder's input
     direction_frequencies: int = 4  # positional encoding of the ray direction
     query_from_tokens: bool = True  # add f + b to the direction query
+    direction_prior: float = 0.0
+    """Initial gain of a learned per-head logit bias toward the token of the side a ray looks at: the front
+    token gets +gain x (-d_z) and the back token -gain x (-d_z), d the unit ray direction (the front camera
+    looks along -z). 0: no such bias (and no parameter; the snapshots before it). Without it the two tokens
+    start equally mixed, every view renders a blend of both drawings, and on a small budget the attention
+    never learns to pull them apart (front and back PSNR equal after 600 CPU images)."""
 
 
 class Fused(NamedTuple):
@@ -79,6 +85,7 @@ class ViewAttentionFusion(nn.Module):
         self.direction = unit_linear(3 * (1 + 2 * cfg.direction_frequencies), cfg.dim)
         self.to_q, self.to_k, self.to_v = (unit_linear(cfg.dim, cfg.dim) for _ in range(3))
         self.out = unit_linear(cfg.dim, cfg.out_dim)
+        self.prior_gain = nn.Parameter(torch.full((cfg.heads,), cfg.direction_prior)) if cfg.direction_prior else None
 
     def forward(self, front: torch.Tensor, back: torch.Tensor, directions: torch.Tensor) -> Fused:
         heads, head_dim = self.cfg.heads, self.cfg.dim // self.cfg.heads
@@ -92,6 +99,9 @@ class ViewAttentionFusion(nn.Module):
         v = self.to_v(views).unflatten(-1, (heads, head_dim))
         # two keys per point: broadcast products beat batched matmuls of 1 x d by d x 2 by far
         scores = (q.unsqueeze(-3) * k).sum(-1) * head_dim ** -0.5  # (B, N, 2, H)
+        if self.prior_gain is not None:  # + gain x (facing, -facing), facing = -d_z: 1 looking at the front
+            facing = -directions[..., 2:3] / directions.norm(dim=-1, keepdim=True).clamp(min=1e-8)  # (B, N, 1)
+            scores = scores + torch.stack([facing, -facing], -2) * self.prior_gain  # (B, N, 2, 1) x (H,)
         weights = scores.softmax(-2)
         mixed = (weights.unsqueeze(-1) * v).sum(-3).flatten(-2)
         return Fused(self.out(mixed), weights.transpose(-1, -2))

@@ -37,6 +37,13 @@ class GeneratorConfig:
     render: RenderConfig | None = None  # None: RenderConfig(box_warp)
     sr: SuperResolutionConfig = field(default_factory=SuperResolutionConfig)
     use_precomputed_features: bool = False  # add released ortho_katepca_chonk 512x8x8 maps at resolution 8
+    drawing_colour: bool = False
+    """A point's RGB starts from the drawings' colour there: channels 0..2 of the sampled XY planes (where
+    the backbone adds each drawing, path (c)) of the front and the back, weighted as the fusion weighs the
+    two sides (attention: its weights, mean over heads; mean and concat: half each; front_only: front).
+    The decoder predicts the change (DecoderConfig.drawing_colour). Without it the colour reaches the
+    output only through five random linear maps and a 600-image CPU run still renders grey blobs; False
+    in the configs of snapshots from before it."""
 
 
 @dataclass
@@ -70,6 +77,8 @@ class NovaGenerator(nn.Module):
             enc_channels.setdefault(8, 512)
         self.backbone = ConditionedBackbone(cfg.backbone, enc_channels)
         self.fusion = build_fusion(cfg.fusion)
+        if cfg.drawing_colour != cfg.decoder.drawing_colour:
+            raise ValueError("drawing_colour must be set in both the generator and the decoder config")
         self.decoder = Decoder(cfg.decoder)
         self.renderer = VolumeRenderer(cfg.render or RenderConfig(box_warp=cfg.box_warp))
         self.superresolution = SuperResolution(cfg.sr)
@@ -109,9 +118,23 @@ class NovaGenerator(nn.Module):
             front = triplane_sample(planes.front, points, box, reduce="none")
             back = triplane_sample(planes.back, points, box, back_frame=True, reduce="none") if planes.back is not None else front
             fused = self.fusion(front, back, directions)
-            return self.decoder(fused.features)
+            return self.decoder(fused.features, self._drawing_colour(front, back, fused.attention))
 
         return query
+
+    def _drawing_colour(self, front: torch.Tensor, back: torch.Tensor,
+                        attention: torch.Tensor | None) -> torch.Tensor | None:
+        """(B, N, 3): the sampled drawings' colour (XY plane = plane 0, channels 0..2) mixed as the fusion mixes
+        the sides; front/back (B, N, 3 planes, C), attention (B, N, heads, 2) or None."""
+        if not self.cfg.drawing_colour:
+            return None
+        scale = self.cfg.backbone.cond_scale  # path (c) adds the drawing at the backbone's condition scale
+        front_rgb, back_rgb = front[..., 0, :3] / scale, back[..., 0, :3] / scale
+        if attention is not None:
+            w_front = attention[..., 0].mean(-1, keepdim=True)
+        else:
+            w_front = 1.0 if self.cfg.fusion.mode == "front_only" else 0.5
+        return w_front * front_rgb + (1 - w_front) * back_rgb
 
     def render(self, planes: Planes, labels: torch.Tensor, resolution: int | None = None,
                noise_mode: str = "random") -> GeneratorOutput:

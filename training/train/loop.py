@@ -23,7 +23,10 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from dnnlib import dataclass_from_dict
+from dnnlib.files import write_text_atomic
 from training.data.dataset import DatasetConfig, NovaHumanDataset
+from training.data.mix import MixedDataset
+from training.data.validate import validate_splits
 from training.model.discriminator import DualDiscriminator
 from training.model.encoder import EncoderKind
 from training.model.fusion import FusionMode
@@ -32,17 +35,22 @@ from training.train.loss import G_PHASES, LossConfig, NovaLoss, PhaseModule
 from training.metrics.perceptual import perceptual_loss
 from training.train.presets import ModelConfig, ModelPreset, model_config
 from training.train.samples import save_sample_grid
-from training.train.snapshot import atomic_save, init_discriminator, rng_state, set_rng_state, snapshot_name
+from training.train.snapshot import (atomic_save, init_discriminator, remove_temp_files, rng_state, set_rng_state,
+                                     snapshot_name)
 from training.model.triplane import NovaGenerator
 
 AmpMode = Literal["auto", "bf16", "off"]  # the --amp choices
-RUN_LENGTH_FIELDS = ("kimg", "tick_kimg", "snap_ticks", "workers", "device")  # a resume may change these freely
+RUN_LENGTH_FIELDS = ("kimg", "tick_kimg", "snap_ticks", "workers", "device", "full_check")  # a resume may change these freely
+# the networks' shapes follow these: a snapshot's weights fit only its own values, even with --override-config
+NETWORK_FIELDS = ("preset", "fusion", "encoder", "mask_d", "superresolution", "use_features")
 
 
 @dataclass
 class TrainConfig:
     run_dir: str
     data: str  # data root holding renders/ and subsets/
+    extra_data: tuple[str, ...] = ()  # more data roots trained on together with `data` (e.g. real characters)
+    data_weights: tuple[float, ...] = ()  # sampling weight of each root (data, *extra_data); () = by size
     preset: ModelPreset = "tiny"  # tiny uses the body data layout
     data_preset: str = ""  # a key of training.data.layout.PRESETS; default: the model preset's
     fusion: FusionMode = "attention"
@@ -52,6 +60,11 @@ class TrainConfig:
     use_features: bool = False
     batch: int = 4  # global batch over all processes
     kimg: float = 1.0  # length of training in thousands of images
+    # the first images train G on the reconstruction losses alone (G_recon, no D steps): on a small budget
+    # the adversarial loss only adds noise until the planes reproduce the inputs (docs/RESULTS.md)
+    recon_warmup_kimg: float = 0.0
+    views_per_item: int = 1  # random views per character and step (the GAN's cameras; with
+    # loss.recon_random_views also reconstruction targets)
     tick_kimg: float = 0.2
     snap_ticks: int = 5
     lr_g: float = 0.0025  # StyleGAN's Adam lr, for G's equalised-lr layers (mapping, backbone, superresolution)
@@ -83,6 +96,7 @@ class TrainConfig:
     n_sample_chars: int = 4
     resume_d: str = ""  # initialise D from this snapshot or D state dict (a fresh run only; --resume-d)
     strict: bool = False  # missing LPIPS weights are an error instead of the L1 + (1 - MS-SSIM) substitute
+    full_check: bool = False  # decode every image of the train and val splits before training, not only headers
     loss: LossConfig = field(default_factory=LossConfig)
 
 
@@ -95,7 +109,8 @@ def resumed_config(state: dict, requested: TrainConfig, given: dict[str, str], o
 
     given maps the fields the user set (nested ones as "loss.r1_gamma") to their flags. Those in
     RUN_LENGTH_FIELDS replace the snapshot's values; any other that differs is a ResumeConflict naming
-    every such flag in one line, unless override, which takes the given values.
+    every such flag in one line, unless override, which takes the given values; a flag in NETWORK_FIELDS
+    that differs is a ResumeConflict even then (the snapshot's weights would not fit the networks).
     """
     saved = json.loads(state["train_config"])
     if isinstance(saved.get("amp"), bool):  # snapshots from before --amp took a mode
@@ -113,16 +128,33 @@ def resumed_config(state: dict, requested: TrainConfig, given: dict[str, str], o
         holder, last = parent(config, key)
         return holder[last]
 
-    conflicts = [f"{flag} {value(wanted, key)!r} (snapshot: {value(saved, key)!r})" for key, flag in given.items()
-                 if key not in RUN_LENGTH_FIELDS and value(wanted, key) != value(saved, key)]
-    if conflicts and not override:
-        raise ResumeConflict(f"--resume: {'; '.join(conflicts)} differ from the snapshot's training config; leave "
+    differing = [key for key in given if key not in RUN_LENGTH_FIELDS and value(wanted, key) != value(saved, key)]
+
+    def described(keys: list[str]) -> str:
+        return "; ".join(f"{given[key]} {value(wanted, key)!r} (snapshot: {value(saved, key)!r})" for key in keys)
+
+    networks = [key for key in differing if key in NETWORK_FIELDS]
+    if networks and override:
+        raise ResumeConflict(f"--resume: {described(networks)} would change the networks, which the snapshot's "
+                             f"weights must fit; leave them out, or start a new run")
+    if differing and not override:
+        raise ResumeConflict(f"--resume: {described(differing)} differ from the snapshot's training config; leave "
                              f"them out to continue its run, or pass --override-config to change them")
     for key in given:
         holder, last = parent(saved, key)
         holder[last] = value(wanted, key)
     saved["run_dir"] = requested.run_dir
     return dataclass_from_dict(TrainConfig, saved)
+
+
+def validate_training_data(cfg: TrainConfig, data_preset: str, progress: bool = False) -> None:
+    """Refuse a dataset with problems before any compute: every character of the train and val splits
+    (val, the sample grids' characters, may be absent or empty), headers only or with cfg.full_check every
+    pixel; a pass is remembered per data root (training/data/validate.py). Raises DatasetProblems. The
+    extra roots (cfg.extra_data) are checked the same way."""
+    for root in (cfg.data, *cfg.extra_data):
+        validate_splits(Path(root), data_preset, ("train", "val"), optional=("val",), full=cfg.full_check,
+                        use_features=cfg.use_features, progress=progress)
 
 
 class Trainer:
@@ -140,6 +172,7 @@ class Trainer:
         if cfg.mbstd_group is not None:  # copies, so a ModelConfig passed in is never changed
             mc = replace(mc, discriminator=replace(mc.discriminator, mbstd_group_size=cfg.mbstd_group))
         self.model_cfg = mc
+        validate_training_data(cfg, cfg.data_preset or mc.data_preset, progress=self.dist.is_main)
         self.G = NovaGenerator(mc.generator).to(self.device)
         self.D = DualDiscriminator(mc.discriminator).to(self.device)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
@@ -150,10 +183,11 @@ class Trainer:
         self.g_phases, self.d_phases = (self._distributed(PhaseModule(self.loss, net)) for net in (self.G, self.D))
         self.opt_G = self._adam(self.generator_param_groups(), cfg.lr_g, cfg.loss.density_reg_interval)
         self.opt_D = self._adam([{"params": list(self.D.parameters())}], cfg.lr_d, cfg.loss.r1_interval)
-        self.data = NovaHumanDataset(DatasetConfig(
-            root=cfg.data, preset=cfg.data_preset or mc.data_preset, split="train", mirror=cfg.mirror,
+        self.data = MixedDataset([NovaHumanDataset(DatasetConfig(
+            root=root, preset=cfg.data_preset or mc.data_preset, split="train", mirror=cfg.mirror,
             resolution=mc.generator.sr.img_resolution, cond_resolution=mc.cond_resolution,
-            use_features=cfg.use_features, seed=cfg.seed))
+            views_per_item=cfg.views_per_item, use_features=cfg.use_features, seed=cfg.seed))
+            for root in (cfg.data, *cfg.extra_data)], cfg.data_weights, cfg.seed)
         self.gen = torch.Generator().manual_seed(cfg.seed + 1)  # z and regulariser noise, global batch
         self.nimg = self.step = self.nan_skips = 0
         self.snapshot_nimg: int | None = None  # progress of the run's last snapshot (written or resumed from)
@@ -179,7 +213,9 @@ class Trainer:
         ratio = reg_interval / (reg_interval + 1)
         b1, b2 = self.cfg.betas
         groups = [dict(g, lr=lr * g.get("lr_mult", 1.0) * ratio) for g in groups]
-        return torch.optim.Adam(groups, lr=lr * ratio, betas=(b1 ** ratio, b2 ** ratio), eps=1e-8)
+        # foreach: one fused kernel per op over all tensors (PyTorch picks it only on CUDA by default; on
+        # CPU the per-parameter loop cost a third of a tiny-preset G step)
+        return torch.optim.Adam(groups, lr=lr * ratio, betas=(b1 ** ratio, b2 ** ratio), eps=1e-8, foreach=True)
 
     # ---------------------------------------------------------------- state
     def state_dict(self) -> dict:
@@ -238,7 +274,7 @@ class Trainer:
         loss, stats = self.phase_loss(name, batch, z, noise)
         loss.backward()
         grads = [p.grad for p in params if p.grad is not None]
-        if grads and not all(torch.isfinite(g).all() for g in grads):
+        if grads and not torch.isfinite(torch.stack(torch._foreach_norm(grads, 1))).all():  # one check, not one per tensor
             self.nan_skips += 1
             return {}
         if self.cfg.grad_clip is not None:
@@ -252,12 +288,14 @@ class Trainer:
         g_params, d_params = list(self.G.parameters()), list(self.D.parameters())
         z, noise = self._draw()
         torch.manual_seed(process_seed(cfg.seed, self.dist.rank, self.step))
-        stats = self._phase("G_main", batch, z, noise, self.opt_G, g_params)
+        adversarial = self.nimg >= cfg.recon_warmup_kimg * 1000
+        stats = self._phase("G_main" if adversarial else "G_recon", batch, z, noise, self.opt_G, g_params)
         if lc.density_reg > 0 and self.step % lc.density_reg_interval == 0:
             stats.update(self._phase("G_reg", batch, z, noise, self.opt_G, g_params))
-        stats.update(self._phase("D_main", batch, z, noise, self.opt_D, d_params))
-        if self.step % lc.r1_interval == 0:
-            stats.update(self._phase("D_reg", batch, z, noise, self.opt_D, d_params))
+        if adversarial:
+            stats.update(self._phase("D_main", batch, z, noise, self.opt_D, d_params))
+            if self.step % lc.r1_interval == 0:
+                stats.update(self._phase("D_reg", batch, z, noise, self.opt_D, d_params))
         self._update_ema()
         self.nimg += cfg.batch
         self.step += 1
@@ -321,8 +359,9 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             if resume_state is not None:
                 self._drop_redone_metrics()
+                remove_temp_files(self.run_dir)
             record = {**asdict(cfg), "perceptual_loss": self.perceptual_desc}
-            (self.run_dir / "config.json").write_text(json.dumps(record, indent=2))
+            write_text_atomic(self.run_dir / "config.json", json.dumps(record, indent=2))
             print(f"perceptual loss: {self.perceptual_desc}")
         tick_nimg, tick_start, sums, ticks_done = self.nimg, time.time(), {}, 0
         bar = tqdm(total=total, initial=self.nimg, unit="img", disable=not main, dynamic_ncols=True)

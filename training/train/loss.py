@@ -1,9 +1,11 @@
 """NOVA-3D losses, as four phases the training loop runs (StyleGAN2's lazy regularisation scheme).
 
-G main: non-saturating GAN on random views + reconstruction at the four ortho views:
+G main: non-saturating GAN on random views + reconstruction at the four ortho views (and, with
+        recon_random_views, at the random views too):
         perceptual (LPIPS, AlexNet) x20 + L1 x4 on the final image, L1 x4 on the raw render,
         alpha L2 x1 with a band around the mask edge excluded (the silhouette edge of a 128 px render
         is ambiguous by a pixel or two and would otherwise dominate), xyz L2 x1000 on foreground pixels.
+G recon: G main without the GAN term and without D: the reconstruction warm-up (TrainConfig.recon_warmup_kimg).
 G reg:  density regularisation: L1 between sigma at random box points and at jittered copies, x0.5,
         every 4 steps (scaled by the interval, as lazy regularisation does).
 D main: non-saturating GAN: softplus(D(fake)) + softplus(-D(real)).
@@ -26,8 +28,8 @@ from torch import nn
 from training.model.discriminator import DualDiscriminator
 from training.model.triplane import GeneratorOutput, NovaGenerator
 
-PHASES = ("G_main", "G_reg", "D_main", "D_reg")
-G_PHASES = ("G_main", "G_reg")  # the phases that train G; D_main and D_reg train D
+PHASES = ("G_main", "G_recon", "G_reg", "D_main", "D_reg")
+G_PHASES = ("G_main", "G_recon", "G_reg")  # the phases that train G; D_main and D_reg train D
 
 
 @dataclass
@@ -45,6 +47,9 @@ class LossConfig:
     r1_gamma: float = 5.0
     r1_gamma_mask: float = 1.0
     r1_interval: int = 16
+    # the random views (the GAN's cameras) get the reconstruction losses too: more supervised views per
+    # plane computation (the planes are the expensive part), and views between the four ortho ones
+    recon_random_views: bool = False
 
 
 def edge_band_mask(mask: torch.Tensor, band: int) -> torch.Tensor:
@@ -96,6 +101,8 @@ class NovaLoss(nn.Module):
                 reg_noise: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         if phase == "G_main":
             return self.generator_main(batch, z)
+        if phase == "G_recon":
+            return self.generator_main(batch, z, adversarial=False)
         if phase == "G_reg":
             return self.density_regularisation(batch, z, reg_noise)
         if phase == "D_main":
@@ -111,10 +118,13 @@ class NovaLoss(nn.Module):
     def _d_logits(self, image: torch.Tensor, raw: torch.Tensor, label: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
         return self.D(image, raw, label, alpha if self.D.cfg.mask_d else None)
 
-    def generator_main(self, batch: dict, z: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def generator_main(self, batch: dict, z: torch.Tensor,
+                       adversarial: bool = True) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         cfg = self.cfg
         ortho_labels, view_labels = batch["ortho_label"], batch["views_label"]
         n_ortho = ortho_labels.shape[1]
+        if not (adversarial or cfg.recon_random_views):  # nothing needs the random views rendered
+            view_labels = view_labels[:, :0]
         out = self._generate(batch, z, torch.cat([ortho_labels, view_labels], 1))
         views = n_ortho + view_labels.shape[1]
 
@@ -122,27 +132,38 @@ class NovaLoss(nn.Module):
             x = x.unflatten(0, (-1, views))
             return x[:, :n_ortho].flatten(0, 1), x[:, n_ortho:].flatten(0, 1)
 
-        (o_img, v_img), (o_raw, v_raw), (o_alpha, v_alpha), (o_xyz, _) = (
+        (o_img, v_img), (o_raw, v_raw), (o_alpha, v_alpha), (o_xyz, v_xyz) = (
             split(out.image), split(out.image_raw), split(out.alpha), split(out.xyz))
-        gan = F.softplus(-self._d_logits(v_img, v_raw, view_labels.flatten(0, 1), v_alpha)).mean()
-
-        target = batch["ortho_rgb"].flatten(0, 1)
-        res = o_raw.shape[-1]
-        target = downsample(target, o_img.shape[-1])
-        mask = downsample(batch["ortho_mask"].flatten(0, 1), res)
-        xyz_t = downsample(batch["ortho_xyz"].flatten(0, 1), res, nearest=True)
-        fg = (downsample(batch["ortho_alpha"].flatten(0, 1), res, nearest=True) > 0.5).to(o_xyz.dtype)
-        l1 = (o_img - target).abs().mean() + (o_raw - downsample(target, res)).abs().mean()
-        perceptual = self.perceptual(o_img, target).mean()
-        keep = edge_band_mask((mask > 0.5).to(mask.dtype), cfg.edge_band)
-        alpha = masked_mean((o_alpha - mask).square(), keep).mean()
-        xyz = masked_mean((o_xyz - xyz_t).square().sum(1, keepdim=True), fg).mean()
-        loss = (cfg.gan_weight * gan + cfg.lpips_weight * perceptual + cfg.l1_weight * l1
-                + cfg.alpha_weight * alpha + cfg.xyz_weight * xyz)
-        stats = {"G_gan": gan, "G_lpips": perceptual, "G_l1": l1, "G_alpha": alpha, "G_xyz": xyz,
-                 "G_recon": cfg.lpips_weight * perceptual + cfg.l1_weight * l1 + cfg.alpha_weight * alpha
-                 + cfg.xyz_weight * xyz}
+        stats = self.reconstruction(o_img, o_raw, o_alpha, o_xyz, batch, "ortho")
+        if cfg.recon_random_views:
+            extra = self.reconstruction(v_img, v_raw, v_alpha, v_xyz, batch, "views")
+            stats = {k: (stats[k] * n_ortho + extra[k] * (views - n_ortho)) / views for k in stats}
+        loss = stats["G_recon"]
+        if adversarial:
+            gan = F.softplus(-self._d_logits(v_img, v_raw, view_labels.flatten(0, 1), v_alpha)).mean()
+            loss = loss + cfg.gan_weight * gan
+            stats["G_gan"] = gan
         return loss, stats
+
+    def reconstruction(self, img: torch.Tensor, raw: torch.Tensor, alpha: torch.Tensor, xyz: torch.Tensor,
+                       batch: dict, prefix: str) -> dict[str, torch.Tensor]:
+        """The weighted reconstruction terms (G_recon) and each term, against batch[prefix + "_rgb"] etc.
+
+        img (N, 3, H, W), raw/alpha/xyz at the neural resolution, N = batch x views of that prefix."""
+        cfg = self.cfg
+        res = raw.shape[-1]
+        target = downsample(batch[f"{prefix}_rgb"].flatten(0, 1), img.shape[-1])
+        mask = downsample(batch[f"{prefix}_mask"].flatten(0, 1), res)
+        xyz_t = downsample(batch[f"{prefix}_xyz"].flatten(0, 1), res, nearest=True)
+        fg = (downsample(batch[f"{prefix}_alpha"].flatten(0, 1), res, nearest=True) > 0.5).to(xyz.dtype)
+        l1 = (img - target).abs().mean() + (raw - downsample(target, res)).abs().mean()
+        perceptual = self.perceptual(img, target).mean()
+        keep = edge_band_mask((mask > 0.5).to(mask.dtype), cfg.edge_band)
+        alpha_l2 = masked_mean((alpha - mask).square(), keep).mean()
+        xyz_l2 = masked_mean((xyz - xyz_t).square().sum(1, keepdim=True), fg).mean()
+        recon = (cfg.lpips_weight * perceptual + cfg.l1_weight * l1 + cfg.alpha_weight * alpha_l2
+                 + cfg.xyz_weight * xyz_l2)
+        return {"G_lpips": perceptual, "G_l1": l1, "G_alpha": alpha_l2, "G_xyz": xyz_l2, "G_recon": recon}
 
     def draw_reg_noise(self, batch: int, gen: torch.Generator) -> torch.Tensor:
         """Box positions (uniform), jitter and directions (normal) for the density regulariser, (B, 3, P, 3)."""

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from dnnlib.files import atomic_path
 from training.data.checks import DatasetError
 from training.data.dataset import DatasetConfig, NovaHumanDataset
 from training.infer.render import InferenceSettings, inference_generator, make_character_planes, render_views, to_uint8
@@ -63,9 +64,10 @@ def render_grid(G_ema: NovaGenerator, model_cfg: ModelConfig, batch: dict,
 
 
 def save_sample_grid(G_ema: NovaGenerator, cfg, model_cfg: ModelConfig, path: Path) -> Path | None:
-    """render_grid of the run's first cfg.n_sample_chars characters, saved at path (None: no characters)."""
+    """render_grid of the run's first cfg.n_sample_chars characters, saved whole at path (None: no characters)."""
     batch = sample_characters(cfg, model_cfg, cfg.n_sample_chars)
     if batch is None:
         return None
-    Image.fromarray(render_grid(G_ema, model_cfg, batch)).save(path)
+    with atomic_path(path) as tmp:
+        Image.fromarray(render_grid(G_ema, model_cfg, batch)).save(tmp)
     return path

@@ -7,15 +7,16 @@ D can also start from another run's weights (init_discriminator, the trainer's -
 """
 from __future__ import annotations
 
-import os
 import random
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
+
+from dnnlib.files import atomic_path, is_temp_file
+from training.metrics.weights import load_state
 
 # KIMG is whole kimg (six digits), or kimg with three decimals (the image count) for a snapshot that
 # shares its whole kimg with an earlier one: 000000, 000000.008, 000000.012, 000001, ...
@@ -39,17 +40,18 @@ def snapshot_order(path: Path) -> tuple[int, int]:
 
 
 def atomic_save(obj: dict, path: Path) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """torch.save through a hidden temporary file, flushed to disk, renamed over path (dnnlib/files.py)."""
+    with atomic_path(path, fsync=True) as tmp:
+        torch.save(obj, tmp)
+
+
+def remove_temp_files(run_dir: Path) -> list[Path]:
+    """Remove the hidden temporary files that killed writers left in a run folder (a write that fails
+    removes its own); returns them."""
+    stale = [p for p in Path(run_dir).iterdir() if p.is_file() and is_temp_file(p)]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
 
 
 def list_snapshots(run_dir: Path) -> list[Path]:
@@ -72,10 +74,8 @@ def resolve_snapshot(path: Path) -> Path:
 
 
 def load_snapshot(path: Path, map_location: str | torch.device = "cpu") -> dict:
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # torch raises many types for a damaged or foreign file
-        raise ValueError(f"{path}: not a readable NOVA-3D snapshot ({type(exc).__name__}: {exc})") from None
+    """A snapshot's state (weights_only: a file holding code is refused, never run); one-line ValueError."""
+    return load_state(path, "NOVA-3D snapshot", map_location)
 
 
 def init_discriminator(D: nn.Module, path: Path) -> str:

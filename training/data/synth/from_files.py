@@ -7,7 +7,8 @@ Cameras, seeds, views, xyza and the meta json are those of the synthetic generat
 Ids: a file's stem when it is letters, digits, '_' and '-' only (VRoid Hub's numeric names stay as
 they are); any other stem becomes the 16-digit number character_id(stem), the same on every run.
 Two files with one id: the later path fails. Splits: ids ordered by a hash of (seed, id); the first
-ones train, then val, then test, in the --splits proportions (val and test get at least one).
+ones train, then val, then test, in the --splits proportions (val and test get at least one); or an
+assignment the caller gives (the open characters' fixed split, open_set.py).
 
 Normalisation (world units; bw = the preset's box width): body: the feet on y = -0.46 bw as
 synthetic characters stand, 0.88 bw tall (less if needed to keep |x|, |z| <= 0.46 bw), centred on
@@ -185,24 +186,33 @@ def render_file(task: Task) -> tuple[str, dict | None, str | None, list[str]]:
         return char_id, None, f"{path}: {type(exc).__name__}: {' '.join(str(exc).split())}", []
 
 
-def plan_tasks(config: RenderConfig, inputs: list[Path]) -> tuple[list[Task], dict[str, str]]:
-    """A task per input file (a duplicate id is a task that fails) and the split assignment."""
+def plan_tasks(config: RenderConfig, inputs: list[Path],
+               assigned: dict[str, str] | None = None) -> tuple[list[Task], dict[str, str]]:
+    """A task per input file (a duplicate id, or one missing from `assigned`, is a task that fails) and
+    the split assignment: `assigned` (id -> split) when given, else splits_by_hash."""
     owner: dict[str, Path] = {}
     for path in inputs:
         owner.setdefault(character_id(path.stem), path)
-    splits = splits_by_hash(list(owner), config.seed, config.splits)
+    if assigned is None:
+        splits = splits_by_hash(list(owner), config.seed, config.splits)
+    else:
+        splits = {i: assigned[i] for i in sorted(owner) if i in assigned}
     tasks = []
     for path in inputs:
         char_id = character_id(path.stem)
-        problem = (None if owner[char_id] == path
-                   else f"{path}: its id {char_id} is taken by {owner[char_id]}; rename one")
-        tasks.append((config, char_id, path, splits[char_id], problem))
+        problem = (f"{path}: its id {char_id} is taken by {owner[char_id]}; rename one" if owner[char_id] != path
+                   else f"{path}: its id {char_id} has no split in the given assignment" if char_id not in splits
+                   else None)
+        tasks.append((config, char_id, path, splits.get(char_id, "train"), problem))
     return tasks, splits
 
 
-def generate(config: RenderConfig, source: Path, workers: int, shard: tuple[int, int] | None) -> int:
-    """Render every input (or one shard of them); write the meta json and split lists (or a partial meta)."""
-    tasks, splits = plan_tasks(config, find_inputs(source))
+def generate(config: RenderConfig, source: Path | list[Path], workers: int, shard: tuple[int, int] | None,
+             assigned: dict[str, str] | None = None) -> int:
+    """Render every input (a file, a folder's files, or the list given; or one shard of them) with the
+    split assignment given or dealt by hash; write the meta json and split lists (or a partial meta)."""
+    inputs = find_inputs(source) if isinstance(source, Path) else list(source)
+    tasks, splits = plan_tasks(config, inputs, assigned)
     if shard is not None:
         tasks = tasks[shard[0]::shard[1]]
     meta: dict[str, dict] = {}

@@ -1,8 +1,9 @@
 """glTF 2.0 / VRM loader for the character renderer: triangles in the bind pose, in our world frame.
 
-Reads .glb/.vrm (binary) and .gltf (text, buffers and images as data URIs or files next to it) with
-json + struct + numpy only. What comes out is what an unlit renderer needs: world positions and
-normals of every triangle primitive of the default scene, uv, vertex colours and one material each.
+Reads .glb/.vrm and .gltf files through gltf_document.Document (container, buffers, accessors,
+images, the compression and texture extensions). What comes out is what an unlit renderer needs:
+world positions and normals of every triangle primitive of the default scene, uv, vertex colours
+and one material each.
 
 - Bind pose: node TRS/matrix rest transforms; a skinned primitive is placed by linear blend skinning
   with its joints at their rest transforms (so a model whose bind pose differs from its rest pose
@@ -16,34 +17,20 @@ normals of every triangle primitive of the default scene, uv, vertex colours and
 """
 from __future__ import annotations
 
-import base64
-import json
 import struct
-import urllib.parse
 from dataclasses import dataclass, field
-from io import BytesIO
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from training.data.glb import GLB_BIN, GLB_JSON, GLB_MAGIC, GLB_VERSION
+from training.data.synth.gltf_document import Document, Unusable
 
-DTYPES = {5120: np.int8, 5121: np.uint8, 5122: np.int16, 5123: np.uint16, 5125: np.uint32, 5126: np.float32}
-WIDTHS = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT2": 4, "MAT3": 9, "MAT4": 16}
-SUPPORTED_REQUIRED = {"KHR_texture_transform", "KHR_materials_unlit", "KHR_mesh_quantization",
-                      "KHR_materials_emissive_strength"}
-MAX_TEXTURE = 2048  # larger textures are box-reduced: the renderer samples at most 1536^2 per view
 TURN_VRM0 = np.diag([-1.0, 1.0, -1.0])  # 180 degrees about y
 MTOON0_SHADE = (0.97, 0.81, 0.86)  # VRM 0.x MToon's default _ShadeColor (sRGB)
 
 
 class GltfError(ValueError):
     """An unusable file; the message is one line: '<file>: <reason>'."""
-
-
-class _Bad(Exception):
-    """A reason, turned into a GltfError naming the file at the top."""
 
 
 @dataclass
@@ -122,147 +109,6 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
 
 
-class _Document:
-    """One parsed file: the JSON, its buffers, and readers for accessors, images and materials."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        data = path.read_bytes()
-        self.bin: bytes | None = None
-        if data[:4] == GLB_MAGIC:
-            self.doc = self._parse_glb(data)
-        else:
-            try:
-                self.doc = json.loads(data.decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError):
-                raise _Bad("neither a binary glTF (no 'glTF' magic) nor glTF JSON") from None
-        if not isinstance(self.doc, dict) or not str(self.doc.get("asset", {}).get("version", "")).startswith("2"):
-            raise _Bad("not glTF 2.0 (asset.version missing or not 2.x)")
-        unknown = sorted(set(self.doc.get("extensionsRequired", [])) - SUPPORTED_REQUIRED)
-        if unknown:
-            raise _Bad(f"requires unsupported glTF extension(s) {', '.join(unknown)}")
-        self._buffers: dict[int, memoryview] = {}
-        self._images: dict[int, np.ndarray] = {}
-
-    def _parse_glb(self, data: bytes) -> dict:
-        if len(data) < 20:
-            raise _Bad("truncated binary glTF header")
-        _, version, length = struct.unpack_from("<4sII", data)
-        if version != GLB_VERSION:
-            raise _Bad(f"binary glTF version {version}, expected {GLB_VERSION}")
-        if length > len(data):
-            raise _Bad(f"truncated binary glTF: header says {length} bytes, file has {len(data)}")
-        chunks, offset = [], 12
-        while offset + 8 <= length:
-            size, kind = struct.unpack_from("<II", data, offset)
-            if offset + 8 + size > length:
-                raise _Bad("truncated binary glTF chunk")
-            chunks.append((kind, data[offset + 8:offset + 8 + size]))
-            offset += 8 + size + (-size % 4)
-        if not chunks or chunks[0][0] != GLB_JSON:
-            raise _Bad("binary glTF without a JSON chunk first")
-        self.bin = next((c for k, c in chunks[1:] if k == GLB_BIN), None)
-        try:
-            return json.loads(chunks[0][1].decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise _Bad(f"unreadable JSON chunk ({exc})") from None
-
-    def _uri(self, uri: str) -> bytes:
-        if uri.startswith("data:"):
-            header, _, payload = uri.partition(",")
-            return base64.b64decode(payload) if header.endswith(";base64") else urllib.parse.unquote_to_bytes(payload)
-        target = self.path.parent / urllib.parse.unquote(uri)
-        try:
-            return target.read_bytes()
-        except OSError as exc:
-            raise _Bad(f"cannot read {uri!r} next to it ({exc.strerror})") from None
-
-    def buffer(self, index: int) -> memoryview:
-        if index not in self._buffers:
-            spec = self.doc["buffers"][index]
-            data = self._uri(spec["uri"]) if "uri" in spec else self.bin
-            if data is None or len(data) < spec["byteLength"]:
-                raise _Bad(f"buffer {index} is missing or shorter than its byteLength")
-            self._buffers[index] = memoryview(data)
-        return self._buffers[index]
-
-    def view_bytes(self, index: int) -> tuple[memoryview, int, int | None]:
-        """(buffer up to the view's end, start, stride) of a bufferView, range-checked, not copied."""
-        view = self.doc["bufferViews"][index]
-        data, start = self.buffer(view["buffer"]), view.get("byteOffset", 0)
-        if start + view["byteLength"] > len(data):
-            raise _Bad(f"bufferView {index} reaches past the end of its buffer")
-        return data[:start + view["byteLength"]], start, view.get("byteStride")
-
-    def _read(self, view: int, offset: int, count: int, dtype: np.dtype, width: int) -> np.ndarray:
-        data, start, stride = self.view_bytes(view)
-        item = np.dtype(dtype).itemsize
-        stride = stride or item * width
-        begin = start + offset
-        if count and begin + stride * (count - 1) + item * width > len(data):
-            raise _Bad(f"accessor data in bufferView {view} reaches past its end")
-        raw = np.ndarray((count, width), dtype, data, begin, (stride, item)) if count else np.zeros((0, width), dtype)
-        return raw.copy()
-
-    def accessor(self, index: int) -> np.ndarray:
-        """(count, width) values; normalized integers become floats in [0, 1] / [-1, 1]."""
-        acc = self.doc["accessors"][index]
-        dtype, width, count = np.dtype(DTYPES[acc["componentType"]]), WIDTHS[acc["type"]], acc["count"]
-        if "bufferView" in acc:
-            values = self._read(acc["bufferView"], acc.get("byteOffset", 0), count, dtype, width)
-        else:
-            values = np.zeros((count, width), dtype)
-        sparse = acc.get("sparse")
-        if sparse:
-            idx, val = sparse["indices"], sparse["values"]
-            rows = self._read(idx["bufferView"], idx.get("byteOffset", 0), sparse["count"],
-                              np.dtype(DTYPES[idx["componentType"]]), 1)[:, 0].astype(np.int64)
-            if rows.size and rows.max() >= count:
-                raise _Bad(f"accessor {index}: sparse index out of range")
-            values[rows] = self._read(val["bufferView"], val.get("byteOffset", 0), sparse["count"], dtype, width)
-        if acc.get("normalized") and dtype.kind in "iu":
-            return np.maximum(values / np.iinfo(dtype).max, -1.0)
-        return values
-
-    def image(self, index: int) -> np.ndarray:
-        if index not in self._images:
-            spec = self.doc["images"][index]
-            if "bufferView" in spec:
-                data, start, _ = self.view_bytes(spec["bufferView"])
-                data = data[start:]
-            elif "uri" in spec:
-                data = self._uri(spec["uri"])
-            else:
-                raise _Bad(f"image {index} has neither a bufferView nor a uri")
-            try:
-                with Image.open(BytesIO(data)) as im:
-                    im = im.convert("RGBA")
-                    factor = -(-max(im.size) // MAX_TEXTURE)
-                    self._images[index] = np.asarray(im.reduce(factor) if factor > 1 else im)
-            except (OSError, ValueError, Image.DecompressionBombError) as exc:
-                raise _Bad(f"image {index} is not a readable PNG/JPEG ({exc})") from None
-        return self._images[index]
-
-    def texture(self, info: dict | None) -> tuple[np.ndarray | None, int, np.ndarray | None]:
-        """(RGBA texels, texCoord set, 2x3 uv transform or None) of a textureInfo."""
-        if not info:
-            return None, 0, None
-        tex = self.doc["textures"][info["index"]]
-        source = tex.get("source", next((e.get("source") for e in tex.get("extensions", {}).values()
-                                         if isinstance(e, dict) and "source" in e), None))
-        if source is None:
-            return None, 0, None
-        transform, tex_coord = None, info.get("texCoord", 0)
-        ext = info.get("extensions", {}).get("KHR_texture_transform")
-        if ext:  # uv' = T * R * S * uv, rotation counter-clockwise in uv space
-            c, s = np.cos(ext.get("rotation", 0.0)), np.sin(ext.get("rotation", 0.0))
-            sx, sy = ext.get("scale", (1, 1))
-            transform = np.array([[c * sx, s * sy, 0], [-s * sx, c * sy, 0]], np.float64)
-            transform[:, 2] = ext.get("offset", (0, 0))
-            tex_coord = ext.get("texCoord", tex_coord)
-        return self.image(source), tex_coord, transform
-
-
 def _vrm0_properties(doc: dict, index: int) -> dict:
     """VRM 0.x materialProperties of material index: the entry at that index, or the one of that name."""
     props, name = doc["extensions"]["VRM"].get("materialProperties", []), doc["materials"][index].get("name")
@@ -271,7 +117,7 @@ def _vrm0_properties(doc: dict, index: int) -> dict:
     return next((p for p in props if p.get("name") == name), props[index] if index < len(props) else {})
 
 
-def _material(doc: _Document, index: int, kind: str) -> tuple[Material, int, np.ndarray | None]:
+def _material(doc: Document, index: int, kind: str) -> tuple[Material, int, np.ndarray | None]:
     """A material with the texCoord set and uv transform of its base colour texture."""
     spec = doc.doc["materials"][index]
     pbr, ext = spec.get("pbrMetallicRoughness", {}), spec.get("extensions", {})
@@ -289,7 +135,7 @@ def _material(doc: _Document, index: int, kind: str) -> tuple[Material, int, np.
         shade, mtoon = np.asarray(vectors.get("_ShadeColor", MTOON0_SHADE), np.float64)[:3], True
     mode = spec.get("alphaMode", "OPAQUE")
     if mode not in ("OPAQUE", "MASK", "BLEND"):
-        raise _Bad(f"material {index} has unknown alphaMode {mode!r}")
+        raise Unusable(f"material {index} has unknown alphaMode {mode!r}")
     return (Material(spec.get("name", f"material{index}"), color, shade, texture, mode,
                      float(spec.get("alphaCutoff", 0.5)), bool(spec.get("doubleSided", False)), mtoon),
             tex_coord, transform)
@@ -297,7 +143,7 @@ def _material(doc: _Document, index: int, kind: str) -> tuple[Material, int, np.
 
 class _Loader:
     def __init__(self, path: Path):
-        self.d = _Document(path)
+        self.d = Document(path)
         doc = self.d.doc
         ext = doc.get("extensions", {})
         self.kind = "vrm1" if "VRMC_vrm" in ext else "vrm0" if "VRM" in ext else "gltf"
@@ -306,7 +152,7 @@ class _Loader:
         for parent, node in enumerate(doc.get("nodes", [])):
             for child in node.get("children", []):
                 if child in self.parents:
-                    raise _Bad(f"node {child} has two parents")
+                    raise Unusable(f"node {child} has two parents")
                 self.parents[child] = parent
         self._world: dict[int, np.ndarray] = {}
         self.materials = [_material(self.d, i, self.kind) for i in range(len(doc.get("materials", [])))]
@@ -314,7 +160,7 @@ class _Loader:
     def world(self, node: int, seen: frozenset = frozenset()) -> np.ndarray:
         if node not in self._world:
             if node in seen:
-                raise _Bad(f"node {node} is its own ancestor")
+                raise Unusable(f"node {node} is its own ancestor")
             local = _node_matrix(self.d.doc["nodes"][node])
             parent = self.parents.get(node)
             self._world[node] = local if parent is None else self.world(parent, seen | {node}) @ local
@@ -362,11 +208,11 @@ class _Loader:
             return None
         attrs, d = spec["attributes"], self.d
         if "POSITION" not in attrs:
-            raise _Bad(f"mesh {mesh_index} primitive {k} has no POSITION")
+            raise Unusable(f"mesh {mesh_index} primitive {k} has no POSITION")
         positions = d.accessor(attrs["POSITION"]).astype(np.float64)
         faces = d.accessor(spec["indices"])[:, 0].astype(np.int64) if "indices" in spec else np.arange(len(positions))
         if len(faces) % 3 or (faces.size and (faces.max() >= len(positions) or faces.min() < 0)):
-            raise _Bad(f"mesh {mesh_index} primitive {k}: indices are not triangles over its vertices")
+            raise Unusable(f"mesh {mesh_index} primitive {k}: indices are not triangles over its vertices")
         faces = faces.reshape(-1, 3)
         normals = (d.accessor(attrs["NORMAL"]).astype(np.float64) if "NORMAL" in attrs
                    else _vertex_normals(positions, faces))
@@ -374,8 +220,9 @@ class _Loader:
         if joints is not None and "JOINTS_0" in attrs and "WEIGHTS_0" in attrs:
             index = d.accessor(attrs["JOINTS_0"]).astype(np.int64)
             if index.max(initial=0) >= len(joints):
-                raise _Bad(f"mesh {mesh_index} primitive {k}: JOINTS_0 refers past the skin's joints")
+                raise Unusable(f"mesh {mesh_index} primitive {k}: JOINTS_0 refers past the skin's joints")
             weights = d.accessor(attrs["WEIGHTS_0"]).astype(np.float64)
+            weights[~np.isfinite(weights)] = 0  # NaN weights (some FBX2glTF exports) count as none
             total = weights.sum(1, keepdims=True)
             blend = np.einsum("vk,vkij->vij", weights / np.where(total > 0, total, 1), joints[index])
             blend[total[:, 0] <= 0] = world
@@ -409,7 +256,7 @@ class _Loader:
                 if prim is not None and len(prim.faces):
                     prims.append(prim)
         if not prims:
-            raise _Bad("no triangles in the default scene")
+            raise Unusable("no triangles in the default scene")
         head = self.head()
         if self.kind == "vrm0":
             for prim in prims:
@@ -428,7 +275,7 @@ def load_model(path: str | Path) -> Model:
     path = Path(path)
     try:
         return _Loader(path).load()
-    except _Bad as exc:
+    except Unusable as exc:
         raise GltfError(f"{path}: {exc}") from None
     except OSError as exc:
         raise GltfError(f"{path}: unreadable ({exc.strerror or exc})") from None

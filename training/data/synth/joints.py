@@ -1,20 +1,23 @@
 """Where a synthetic character's joints are: VRM humanoid bone positions in world units (the frame of
 build_character's mesh), the known answer that rig estimates are measured against.
 
-The positions follow the generator's construction (characters.py: Skeleton.of(traits) and the limb
-paths in limbs()): bone heads at the limb joints (shoulder, elbow, wrist; hip, knee, ankle), the spine
-on the body's axis at the hip, waist, chest and shoulder heights, the head bone where the neck meets
-the head. Left is the character's left, +x (it faces +z). The world placement is read from the mesh
-itself (build_character scales and lifts the parts, so positions = scale * parts + offset).
+The positions are the generator's own (skeleton.py's Skeleton, which body.py builds the limbs and neck
+from): bone heads at the limb joints (Skeleton.arm: shoulder, elbow, wrist; Skeleton.leg: hip, knee,
+ankle), the spine on the body's axis at the hip, waist, chest and shoulder heights, the head bone
+where the neck tube meets the head. Left is the character's left, +x (it faces +z). The world placement
+is read from the mesh itself (characters.py's _fit scales and lifts the parts, so positions = scale *
+parts + offset).
 """
 from __future__ import annotations
-
-import math
 
 import numpy as np
 
 from training.geometry.humanoid import BONES
-from training.data.synth.characters import Skeleton, build_character, character_parts, sample_traits
+from training.data.synth.characters import build_character, character_parts
+from training.data.synth.skeleton import Skeleton
+from training.data.synth.traits import sample_traits
+
+NECK_TOP = (0.25, -0.1)  # body.head_and_face's neck ends this far above the chin (y) and behind the axis (z)
 
 
 def joints_in_head_units(char_id: str) -> dict[str, np.ndarray]:
@@ -22,16 +25,12 @@ def joints_in_head_units(char_id: str) -> dict[str, np.ndarray]:
     t = sample_traits(np.random.default_rng(int(char_id)))
     s = Skeleton.of(t)
     joints = {"hips": (0, s.hip_y, 0), "spine": (0, s.waist_y, 0), "chest": (0, (s.waist_y + s.shoulder_y) / 2, 0),
-              "neck": (0, s.shoulder_y, 0), "head": (0, s.chin_y + 0.2, -0.1)}
-    arm_len, a = 0.36 * s.shoulder_y, math.radians(t.arm_angle)
+              "neck": (0, s.shoulder_y, 0), "head": (0, s.chin_y + NECK_TOP[0], NECK_TOP[1])}
     for side, name in ((1.0, "left"), (-1.0, "right")):
-        shoulder = np.array([side * t.shoulder * 0.92, s.shoulder_y - 0.15, 0])
-        elbow = shoulder + arm_len * 0.5 * np.array([side * math.sin(a), -math.cos(a), 0.05])
-        wrist = elbow + arm_len * 0.5 * np.array([side * math.sin(a) * 0.7, -math.cos(a), 0.25])
+        shoulder, elbow, wrist = s.arm(t, side)
+        hip, knee, ankle = s.leg(t, side)
         joints.update({f"{name}UpperArm": shoulder, f"{name}LowerArm": elbow, f"{name}Hand": wrist,
-                       f"{name}UpperLeg": (side * t.hip * 0.5, s.hip_y, 0),
-                       f"{name}LowerLeg": (side * t.hip * 0.45, s.knee_y, 0.05),
-                       f"{name}Foot": (side * t.hip * 0.42, 0.3, 0)})
+                       f"{name}UpperLeg": hip, f"{name}LowerLeg": knee, f"{name}Foot": ankle})
     return {name: np.asarray(joints[name], np.float64) for name in BONES}
 
 

@@ -5,13 +5,16 @@
 
 Each file goes through the Khronos glTF validator (npm 'gltf-validator', run by node); a .vrm is
 also loaded by @pixiv/three-vrm + three.js in headless Chromium, and with --posed the rest pose and a
-pose (arms 60 degrees down, head turned 30 degrees) are written side by side to OUT.png.
+pose (arms 60 degrees down, head turned 30 degrees) are written side by side to OUT.png (whole or not
+at all).
 
 Nothing is downloaded into the repository and no browser is ever downloaded: the npm packages
 (NPM_PACKAGES) are installed on first use into $NOVA3D_NPM_CACHE (default ~/.cache/nova3d-npm) from
 the npm registry, and playwright drives the system's Chromium (Debian/Ubuntu: apt-get install
-chromium; or set $CHROMIUM to a Chromium/Chrome binary). Exit status 1 when the validator reports an
-error, 2 when node, npm or Chromium is missing.
+chromium; or set $CHROMIUM to a Chromium/Chrome binary). Exit codes as every command's
+(_scripts/errors.py): 0 when every file passes; 1 when the validator reports an error, three-vrm cannot
+load a file, or node, npm or Chromium is missing (one 'error: ...' line saying how to get it, like a
+renderer that cannot start); 2 for a bad command line (a missing file, a --posed that cannot be written).
 """
 from __future__ import annotations
 
@@ -25,6 +28,9 @@ from pathlib import Path
 import click
 import numpy as np
 from PIL import Image
+
+from _scripts.errors import FAILED, OK, OneLineErrors, print_error_lines, writable_folder
+from dnnlib.files import atomic_path, write_text_atomic
 
 NPM_PACKAGES = ("three@0.187.0", "@pixiv/three-vrm@3.5.5", "gltf-validator@2.0.0-dev.3.10")
 WEB = Path(__file__).resolve().parent / "web"
@@ -58,7 +64,7 @@ def npm_packages(cache: Path | None = None) -> Path:
     if done.returncode != 0:
         reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise Unavailable(f"npm could not install {' '.join(NPM_PACKAGES)} into {cache} ({reason})")
-    stamp.write_text("\n".join(NPM_PACKAGES) + "\n")
+    write_text_atomic(stamp, "\n".join(NPM_PACKAGES) + "\n")
     return modules
 
 
@@ -126,15 +132,17 @@ def pose_screenshots(vrm: Path, poses: list[tuple[float, float]], size: int = 51
     return shots, info
 
 
-@click.command(help=__doc__)
+@click.command(cls=OneLineErrors, help=__doc__)
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--posed", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="write the first .vrm's rest pose and the test pose side by side to this PNG")
 @click.option("--size", type=click.IntRange(min=64), default=512, help="screenshot size in pixels (default 512)")
-def main(files: tuple[Path, ...], posed: Path | None, size: int) -> None:
+def main(files: tuple[Path, ...], posed: Path | None, size: int) -> int:
+    if posed is not None:
+        writable_folder(posed.parent, "--posed")  # before the tools are installed or run
+    failed = False
     try:
         modules = npm_packages()
-        failed = False
         for path in files:
             report = validate(path, modules)
             failed |= report["errors"] > 0
@@ -148,12 +156,13 @@ def main(files: tuple[Path, ...], posed: Path | None, size: int) -> None:
             click.echo(f"{path}: three-vrm read VRM {info['version']} with {len(info['bones'])} humanoid bones")
             if posed is not None and k == 0:
                 posed.parent.mkdir(parents=True, exist_ok=True)
-                Image.fromarray(np.concatenate(shots, 1)).save(posed)
+                with atomic_path(posed) as tmp:
+                    Image.fromarray(np.concatenate(shots, 1)).save(tmp)
                 click.echo(f"wrote {posed}")
-    except Unavailable as exc:
-        click.echo(f"error: {exc}", err=True)
-        raise SystemExit(2) from None
-    raise SystemExit(1 if failed else 0)
+    except RuntimeError as exc:  # Unavailable, a validator that failed, a file three-vrm cannot load
+        print_error_lines([str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__])
+        return FAILED
+    return FAILED if failed else OK
 
 
 if __name__ == "__main__":

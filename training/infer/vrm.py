@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dnnlib.files import atomic_path
 from training.data import glb
 from training.geometry.humanoid import BONES, PARENTS
 from training.infer.mesh import Mesh, gltf_material, gltf_primitive
@@ -159,5 +160,6 @@ def write_vrm(mesh: Mesh, rig: Rig, joints: np.ndarray, weights: np.ndarray, pat
     else:
         document["extensionsUsed"] = ["VRM", "KHR_materials_unlit"]
         document["extensions"] = {"VRM": _vrm0(meta, index, material, texture)}
-    buffer.write(path)
+    with atomic_path(path) as tmp:  # whole or not at all (dnnlib/files.py)
+        buffer.write(tmp)
     return Path(path)

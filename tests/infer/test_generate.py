@@ -109,7 +109,8 @@ def test_an_out_of_other_settings_is_refused(first_run, tiny_snapshot, body_root
 def test_the_settings_compared_are_those_the_manifest_records(first_run, tiny_snapshot, body_root):
     loaded = load_generator(tiny_snapshot)
     ds = open_split(body_root, loaded, "body", "test")
-    opts = OutputOptions(size=16, batch=3, video=True, frames=8, mesh=True, mesh_res=16)
+    opts = OutputOptions(size=16, batch=3, video=True, frames=8, mesh=True, mesh_res=16, faces=600,
+                         texture_size=64)  # first_run's flags
     settings = generate_settings(loaded, QUERY, ds, opts)
     manifest = json.loads((first_run.parent / "manifest.json").read_text())
     assert set(manifest) - {"characters"} == set(settings)

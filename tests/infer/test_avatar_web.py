@@ -79,3 +79,15 @@ def test_three_vrm_poses_the_avatar_without_tearing(npm_modules, files, kind):
     assert holes(after) <= holes(before) + 2  # arms down may close a gap at the waist; a tear opens many
     head = slice(top, top + int(0.12 * height))
     assert (before[head] != after[head]).sum() > 0  # the head turned
+
+
+def test_avatar_check_bad_command_lines_are_one_line_and_exit_2(tmp_path, capsys):
+    """Needs none of the tools: a missing file, or a --posed that cannot be written, ends before npm runs."""
+    assert avatar_check.main([str(tmp_path / "missing.vrm")], standalone_mode=False) == 2
+    blocker, vrm = tmp_path / "notes.txt", tmp_path / "avatar.vrm"
+    blocker.write_text("a plain file")
+    vrm.write_bytes(b"")
+    assert avatar_check.main([str(vrm), "--posed", str(blocker / "posed.png")], standalone_mode=False) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all(line.startswith("error: ") for line in err)
+    assert "does not exist" in err[0] and "--posed" in err[1] and "is a file" in err[1]

@@ -76,6 +76,8 @@ def test_textured_files_load_back(baked, tmp_path):
     assert np.allclose(prim.uvs, textured.uvs) and np.allclose(prim.positions, textured.vertices, atol=1e-6)
     M.write_mesh(textured, tmp_path / "mesh.obj")
     assert "map_Kd mesh.png" in (tmp_path / "mesh.mtl").read_text()
+    assert "mtllib mesh.mtl" in (tmp_path / "mesh.obj").read_text()  # not the temporary file's name
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary file left
     trimesh = pytest.importorskip("trimesh")
     loaded = trimesh.load(tmp_path / "mesh.obj", process=False)
     assert len(loaded.faces) == len(textured.faces)

@@ -9,10 +9,14 @@ sampled over the surface, and anatomical proportions in between:
   between the face and the chest, as the side silhouette shows it; the head's size u follows from the
   neck-to-top distance (about 2.55 head radii with the hair), and the shoulder line lies just below
   the neck, the head bone just above it;
-- the hands: on each side, the surface points furthest from the axis between the shoulders and the hips
-  (the arms hang outwards in the rest pose), the wrist a little inside them; the elbow halfway up;
+- the arms, at whatever angle they hold (T-pose, A-pose or hanging): on each side the hand's outer end
+  is the surface point furthest from the axis between the hips and the shoulder line. A tip that drops
+  less than a third of an arm's length below the shoulder belongs to a raised (T-pose) arm, whose
+  shoulder joint lies just outside the torso's half width at the chest (the run of surface from the
+  axis outwards, which the raised arm crosses apart from), the wrist 0.4 head radii back from the tip
+  along the shoulder-to-tip line. A lower arm's shoulder joint lies inside the outermost surface just
+  below the shoulder line (the upper arm), its wrist a little inside the tip. The elbow is halfway.
 - the feet: the centroid of the lowest points on each side, the ankle above the heel;
-- the shoulder joints: inside the outermost surface just below the shoulder line;
 - the depth of the body's axis: the middle of the front and back of the legs and hips (2nd and 98th
   percentiles);
 - hips, spine, chest, knees at the usual fractions of the shoulder-to-floor and hip-to-floor heights.
@@ -77,24 +81,71 @@ def front_profile(points: np.ndarray, axis_x: float, half_width: float, lo: floa
 
 
 def find_neck(points: np.ndarray, axis_x: float, y0: float, y1: float) -> float:
-    """Height of the neck: the front profile's minimum between the face (its maximum in the top quarter)
-    and 0.2 heights below it; 0.8 of the height where the profile has no dip."""
+    """Height of the neck: the deepest dip of the front profile in the top half, a dip measured against
+    the lower of the highest profile above it (the face, within 0.25 heights) and below it (the chest,
+    within 0.15 heights), and at least 0.12 heights (a realistic head) below the top, where the hair
+    above a chibi's face dips deeper. Not "below the profile's top-quarter maximum": on a tall character the chest
+    lies in the top quarter and juts out further than the face. 0.8 of the height where there is no dip."""
     height = y1 - y0
     bins = 200
     heights, profile = front_profile(points, axis_x, 0.04 * height, y0, y1, bins)
     smooth = np.convolve(np.nan_to_num(profile, nan=-np.inf), np.ones(3) / 3, mode="same")
-    top = heights > y1 - 0.25 * height
-    if not np.isfinite(smooth[top]).any():
-        return y0 + 0.8 * height
-    face = heights[top][np.nanargmax(np.where(np.isfinite(smooth[top]), smooth[top], -np.inf))]
-    window = (heights < face - 0.03 * height) & (heights > face - 0.2 * height) & np.isfinite(smooth)
-    if not window.any():
-        return y0 + 0.8 * height
-    return float(heights[window][np.argmin(smooth[window])])
+    step = height / bins
+    above, below = int(0.25 * height / step), int(0.15 * height / step)
+    best, neck = 0.0, y0 + 0.8 * height
+    for i in np.flatnonzero((heights > y0 + 0.5 * height) & (heights < y1 - 0.12 * height) & np.isfinite(smooth)):
+        up, down = smooth[i + 1:i + 1 + above], smooth[max(i - below, 0):i]
+        if not (np.isfinite(up).any() and np.isfinite(down).any()):
+            continue
+        dip = min(up[np.isfinite(up)].max(), down[np.isfinite(down)].max()) - smooth[i]
+        if dip > best:
+            best, neck = dip, float(heights[i])
+    return neck
 
 
 def _side(points: np.ndarray, axis_x: float, side: float) -> np.ndarray:
     return points[(points[:, 0] - axis_x) * side > 0]
+
+
+def torso_half_width(points: np.ndarray, axis_x: float, side: float, u: float) -> float | None:
+    """How far the surface runs out from the axis without a gap (wider than 0.1 head radii) on one side:
+    the torso's half width in a row that a raised arm crosses apart from it; None without points."""
+    lateral = np.sort((points[:, 0] - axis_x) * side)
+    lateral = lateral[lateral > 0]
+    if not len(lateral):
+        return None
+    gaps = np.flatnonzero(np.diff(lateral) > 0.1 * u)
+    return float(lateral[gaps[0]] if len(gaps) else lateral[-1])
+
+
+def _arm(front: np.ndarray, axis_x: float, side: float, shoulder_y: float, hip_y: float, y0: float, u: float,
+         lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(shoulder joint, wrist) of the arm on side -1 or 1, whatever its angle (module docstring)."""
+    joint_y = shoulder_y - 0.15 * u
+    arm = _side(front[(front[:, 1] < shoulder_y + 0.1 * u) & (front[:, 1] > hip_y)], axis_x, side)
+    if not len(arm):
+        shoulder = np.array([axis_x + side * 0.15 * (hi[0] - lo[0]), joint_y, 0.0])
+        return shoulder, shoulder + [side * 0.5 * u, -(shoulder_y - hip_y) * 0.7, 0]
+    lateral = np.abs(arm[:, 0] - axis_x)
+    tip = arm[lateral > lateral.max() - 0.1 * u].mean(0)  # the hand's outer end (or side, hanging)
+    # the arm's length is about 0.36 of the shoulder's height: a tip that drops less than a third of it
+    # belongs to a raised (T-pose) arm, whose row also spans the whole arm, shoulder to hand
+    raised = joint_y - tip[1] < 0.12 * (shoulder_y - y0)
+    if raised:
+        chest = _side(front[np.abs(front[:, 1] - (joint_y - 0.35 * (shoulder_y - hip_y))) < 0.1 * u], axis_x, side)
+        width = torso_half_width(chest, axis_x, side, u)
+        reach = 1.08 * width if width is not None else 0.2 * (hi[0] - lo[0])
+        shoulder = np.array([axis_x + side * reach, joint_y, 0.0])
+    else:
+        band = _side(front[(front[:, 1] < shoulder_y - 0.3 * u) & (front[:, 1] > shoulder_y - 0.6 * u)], axis_x, side)
+        reach = float(np.abs(band[:, 0] - axis_x).max()) if len(band) else 0.25 * (hi[0] - lo[0])
+        shoulder = np.array([axis_x + side * max(reach - 0.3 * u, 0.5 * u), joint_y, 0.0])
+    direction = tip - shoulder
+    direction /= max(np.linalg.norm(direction), 1e-12)
+    # the hand reaches ~0.45 head radii past the wrist along the forearm; a hanging arm's tip is the
+    # hand's side, 0.2 head radii out from the wrist
+    wrist = tip - 0.4 * u * direction if raised else np.array([tip[0] - side * 0.2 * u, tip[1], tip[2]])
+    return shoulder, wrist
 
 
 def estimate_rig(vertices: np.ndarray, faces: np.ndarray) -> Rig:
@@ -118,20 +169,12 @@ def estimate_rig(vertices: np.ndarray, faces: np.ndarray) -> Rig:
     front = points[points[:, 2] > axis_z]
     feet = points[points[:, 1] < y0 + 0.3 * u]
     for side, name in ((1.0, "left"), (-1.0, "right")):
-        band = _side(front[(front[:, 1] < shoulder_y - 0.3 * u) & (front[:, 1] > shoulder_y - 0.6 * u)], axis_x, side)
-        reach = float(np.abs(band[:, 0] - axis_x).max()) if len(band) else 0.25 * (hi[0] - lo[0])
-        shoulder = np.array([axis_x + side * max(reach - 0.3 * u, 0.5 * u), shoulder_y - 0.15 * u, axis_z])
-        arm = _side(front[(front[:, 1] < shoulder_y - 0.6 * u) & (front[:, 1] > hip_y)], axis_x, side)
-        if len(arm):
-            lateral = np.abs(arm[:, 0] - axis_x)
-            tip = arm[lateral > lateral.max() - 0.1 * u].mean(0)
-            wrist = np.array([tip[0] - side * 0.2 * u, tip[1], tip[2]])
-        else:
-            wrist = shoulder + [side * 0.5 * u, -(shoulder_y - hip_y) * 0.7, 0]
+        shoulder, wrist = _arm(front, axis_x, side, shoulder_y, hip_y, y0, u, lo, hi)
         foot = _side(feet, axis_x, side)
         foot_x = float(foot[:, 0].mean()) if len(foot) else axis_x + side * 0.1 * (hi[0] - lo[0])
         foot_z = float(foot[:, 2].mean()) - 0.22 * u if len(foot) else axis_z
         spread = foot_x - axis_x
+        shoulder[2] = axis_z
         joints.update({f"{name}UpperArm": shoulder, f"{name}LowerArm": (shoulder + wrist) / 2, f"{name}Hand": wrist,
                        f"{name}UpperLeg": (axis_x + 1.19 * spread, hip_y, axis_z),
                        f"{name}LowerLeg": (axis_x + 1.07 * spread, knee_y, (axis_z + foot_z) / 2),

@@ -40,6 +40,7 @@ def test_skin_weights_sum_to_one_and_follow_the_bones(synthetic_avatar):
     assert a.joints.shape == a.weights.shape == (len(a.mesh.vertices), 4)
     assert np.allclose(a.weights.sum(1), 1, atol=1e-6) and (a.weights >= 0).all()
     assert all(len(set(j[w > 0])) == (w > 0).sum() for j, w in zip(a.joints, a.weights))  # no bone twice
+    assert (a.joints[a.weights == 0] == 0).all()  # glTF: an unused slot names joint 0
     rest = synthetic_avatar.simple.vertices[synthetic_avatar.source]
     main = np.array(BONES)[a.joints[:, 0]]
     top = rest[:, 1] > a.rest_rig.joints["head"][1] + 0.05

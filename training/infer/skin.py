@@ -89,10 +89,12 @@ def heat_weights(vertices: np.ndarray, normals: np.ndarray, faces: np.ndarray,
 
 def limit_influences(weights: np.ndarray, k: int = MAX_INFLUENCES) -> tuple[np.ndarray, np.ndarray]:
     """(joints (V, k) uint8 bone indices, weights (V, k) float32 summing to 1): the k largest per row;
-    unused slots have weight 0."""
+    unused slots have weight 0 and bone 0 (glTF: a joint index with zero weight should be 0; the Khronos
+    validator warns of each one that is not)."""
     order = np.argsort(-weights, axis=1, kind="stable")[:, :k]
     kept = np.take_along_axis(weights, order, 1)
     kept = kept / kept.sum(1, keepdims=True)
+    order[kept == 0] = 0
     return order.astype(np.uint8), kept.astype(np.float32)
 
 

@@ -19,7 +19,10 @@ sampled over the surface, and anatomical proportions in between:
 - the feet: the centroid of the lowest points on each side, the ankle above the heel;
 - the depth of the body's axis: the middle of the front and back of the legs and hips (2nd and 98th
   percentiles);
-- hips, spine, chest, knees at the usual fractions of the shoulder-to-floor and hip-to-floor heights.
+- the hip joints: each shin's centre line (two rows low on the leg, under most skirts) carried up to
+  the hip height; legs stand straight or lean outwards;
+- hips, spine, chest, knees at the usual fractions of the shoulder-to-floor and hip-to-floor heights,
+  the legs' share growing from chibi to realistic (heads tall = height / the head's size).
 
 Only the front half of the body (points in front of the axis) is used for the arms, so hair and a
 backpack behind never pass for a hand. Everything falls back to proportions of the bounding box where
@@ -35,8 +38,10 @@ import numpy as np
 
 from training.geometry.humanoid import BONES
 
+MAX_HEADS_TALL = 10.0  # the generator's characters are 2.5-8 heads tall
 NECK_TO_TOP = 2.55  # head radii from the neck's narrowest point to the top of the hair
-LEG_FRACTION = 0.54  # hip height / shoulder height (floor at 0)
+LEG_FRACTION = (0.42, 0.58)  # hip height / shoulder height (floor at 0), chibi .. realistic
+HEAD_Y = 1.06  # a head's half height / its radius u
 WAIST_FRACTION = 0.45  # waist between hips (0) and shoulders (1)
 SAMPLES = 60_000
 
@@ -81,26 +86,30 @@ def front_profile(points: np.ndarray, axis_x: float, half_width: float, lo: floa
 
 
 def find_neck(points: np.ndarray, axis_x: float, y0: float, y1: float) -> float:
-    """Height of the neck: the deepest dip of the front profile in the top half, a dip measured against
-    the lower of the highest profile above it (the face, within 0.25 heights) and below it (the chest,
-    within 0.15 heights), and at least 0.12 heights (a realistic head) below the top, where the hair
-    above a chibi's face dips deeper. Not "below the profile's top-quarter maximum": on a tall character the chest
-    lies in the top quarter and juts out further than the face. 0.8 of the height where there is no dip."""
+    """Height of the neck: the front profile's minimum between the face and 0.2 heights below it; 0.8 of
+    the height where the profile has no such dip. The face is the profile's topmost local maximum (below
+    the top 3%, the hair's crown) that the profile falls from by 2% of the height within 0.15 heights:
+    not the top quarter's most forward point, which on a tall character is the chest. A face whose neck
+    would make the character over MAX_HEADS_TALL heads tall is a hat's brim: the next one down is tried."""
     height = y1 - y0
     bins = 200
     heights, profile = front_profile(points, axis_x, 0.04 * height, y0, y1, bins)
     smooth = np.convolve(np.nan_to_num(profile, nan=-np.inf), np.ones(3) / 3, mode="same")
     step = height / bins
-    above, below = int(0.25 * height / step), int(0.15 * height / step)
-    best, neck = 0.0, y0 + 0.8 * height
-    for i in np.flatnonzero((heights > y0 + 0.5 * height) & (heights < y1 - 0.12 * height) & np.isfinite(smooth)):
-        up, down = smooth[i + 1:i + 1 + above], smooth[max(i - below, 0):i]
-        if not (np.isfinite(up).any() and np.isfinite(down).any()):
+    for i in np.flatnonzero((heights > y0 + 0.5 * height) & (heights < y1 - 0.03 * height))[::-1]:
+        near = smooth[max(i - 2, 0):i + 3]
+        below = smooth[max(i - int(0.15 * height / step), 0):i]
+        if not (np.isfinite(smooth[i]) and smooth[i] >= near.max() and np.isfinite(below).any()
+                and smooth[i] - below[np.isfinite(below)].min() > 0.02 * height):
             continue
-        dip = min(up[np.isfinite(up)].max(), down[np.isfinite(down)].max()) - smooth[i]
-        if dip > best:
-            best, neck = dip, float(heights[i])
-    return neck
+        window = (heights < heights[i] - 0.03 * height) & (heights > heights[i] - 0.2 * height) & np.isfinite(smooth)
+        if not window.any():
+            continue
+        neck = float(heights[window][np.argmin(smooth[window])])
+        # a hat's brim juts out like a face; the dip under it leaves a head too small for the body
+        if height / (2 * (y1 - neck) / NECK_TO_TOP) <= MAX_HEADS_TALL:
+            return neck
+    return y0 + 0.8 * height
 
 
 def _side(points: np.ndarray, axis_x: float, side: float) -> np.ndarray:
@@ -148,6 +157,21 @@ def _arm(front: np.ndarray, axis_x: float, side: float, shoulder_y: float, hip_y
     return shoulder, wrist
 
 
+def _leg_top(points: np.ndarray, axis_x: float, side: float, ankle_y: float, hip_y: float, u: float) -> float | None:
+    """x where the leg on one side meets the hips: the shin's centre line (mid-rows of the surface at a
+    fifth and two fifths of the way from the ankle up to the hips, under most skirts) carried up to the
+    hips; the legs stand straight or lean outwards. None without both rows."""
+    centres = []
+    for f in (0.2, 0.4):
+        y = ankle_y + f * (hip_y - ankle_y)
+        row = _side(points[np.abs(points[:, 1] - y) < 0.1 * u], axis_x, side)
+        if not len(row):
+            return None
+        centres.append((y, (row[:, 0].min() + row[:, 0].max()) / 2))
+    (ya, xa), (yb, xb) = centres
+    return float(xa + (xb - xa) * (hip_y - ya) / (yb - ya))
+
+
 def estimate_rig(vertices: np.ndarray, faces: np.ndarray) -> Rig:
     """The skeleton of a character mesh in the rest pose (module docstring)."""
     points = surface_points(vertices, faces)
@@ -157,7 +181,9 @@ def estimate_rig(vertices: np.ndarray, faces: np.ndarray) -> Rig:
     neck_y = find_neck(points, axis_x, y0, y1)
     u = (y1 - neck_y) / NECK_TO_TOP  # head radius
     shoulder_y = neck_y - 0.2 * u
-    hip_y = y0 + LEG_FRACTION * (shoulder_y - y0)
+    # the legs' share of the shoulder height grows from chibi (2.5 heads tall) to realistic (8 heads)
+    realism = np.clip(((y1 - y0) / (2 * HEAD_Y * u) - 2.5) / 5.5, 0, 1)
+    hip_y = y0 + (LEG_FRACTION[0] + realism * (LEG_FRACTION[1] - LEG_FRACTION[0])) * (shoulder_y - y0)
     knee_y = y0 + 0.5 * (hip_y - y0)
     waist_y = hip_y + WAIST_FRACTION * (shoulder_y - hip_y)
     legs = points[(points[:, 1] > knee_y) & (points[:, 1] < hip_y)]
@@ -174,9 +200,12 @@ def estimate_rig(vertices: np.ndarray, faces: np.ndarray) -> Rig:
         foot_x = float(foot[:, 0].mean()) if len(foot) else axis_x + side * 0.1 * (hi[0] - lo[0])
         foot_z = float(foot[:, 2].mean()) - 0.22 * u if len(foot) else axis_z
         spread = foot_x - axis_x
+        hip_x = _leg_top(points, axis_x, side, y0 + 0.3 * u, hip_y, u)
+        lean = 0.5 if hip_x is None else float(np.clip((hip_x - axis_x) / spread, 0.25, 1.2)) if spread else 1.0
+        hip_x = axis_x + lean * spread  # between a quarter of the foot's offset and a little beyond it
         shoulder[2] = axis_z
         joints.update({f"{name}UpperArm": shoulder, f"{name}LowerArm": (shoulder + wrist) / 2, f"{name}Hand": wrist,
-                       f"{name}UpperLeg": (axis_x + 1.19 * spread, hip_y, axis_z),
-                       f"{name}LowerLeg": (axis_x + 1.07 * spread, knee_y, (axis_z + foot_z) / 2),
+                       f"{name}UpperLeg": (hip_x, hip_y, axis_z),
+                       f"{name}LowerLeg": ((hip_x + foot_x) / 2, knee_y, (axis_z + foot_z) / 2),
                        f"{name}Foot": (foot_x, y0 + 0.3 * u, foot_z)})
     return Rig({b: np.asarray(joints[b], np.float64) for b in BONES})

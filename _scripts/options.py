@@ -30,6 +30,7 @@ from training.infer.manifest import generate_settings, refuse_other_settings
 from training.infer.release import RELEASED_MODEL
 from training.infer.render import InferenceSettings
 from training.infer.mesh import MESH_FORMATS
+from training.infer.texture import DEFAULT_FACES, DEFAULT_TEXTURE
 from training.metrics.image import PROTOCOLS
 from training.train.runs import default_runs_root, resolve_inferquery
 
@@ -147,14 +148,20 @@ output_options = _apply([
     click.option("--frames", type=click.IntRange(min=1), default=360,
                  help="turntable frames, one full turn (default 360)"),
     click.option("--fps", type=click.FloatRange(min=1), default=30.0, help="turntable frame rate (default 30)"),
-    click.option("--mesh", is_flag=True, help="also write a vertex-coloured mesh (mesh.ply, mesh.glb)"),
+    click.option("--mesh", is_flag=True, help="also write a textured mesh (mesh.glb, mesh.obj + .mtl + .png; "
+                                               "mesh.ply with vertex colours)"),
     click.option("--mesh-res", "mesh_res", type=click.IntRange(min=2), default=256,
                  help="density grid nodes per axis over the box (default 256; 64-128 is enough on a CPU)"),
     click.option("--mesh-level", "mesh_level", type=float, default=None,
                  help="marching-cubes density level (default: from the field, the level whose silhouettes in the "
                       "four ortho views cover as many pixels as the rendered alpha > 0.5; no mesh if none is)"),
-    click.option("--mesh-formats", "mesh_formats", default="ply,glb",
-                 help=f"comma-separated mesh files to write, from {', '.join(MESH_FORMATS)} (default ply,glb)"),
+    click.option("--mesh-formats", "mesh_formats", default="ply,glb,obj",
+                 help=f"comma-separated mesh files to write, from {', '.join(MESH_FORMATS)} (default ply,glb,obj)"),
+    click.option("--faces", type=click.IntRange(min=0), default=DEFAULT_FACES,
+                 help=f"simplify the mesh to about this many triangles and bake a UV texture (default "
+                      f"{DEFAULT_FACES}); 0 keeps the marching-cubes mesh with vertex colours only"),
+    click.option("--texture-size", "texture_size", type=click.IntRange(min=16), default=DEFAULT_TEXTURE,
+                 help=f"baked texture width and height in texels (default {DEFAULT_TEXTURE})"),
     click.option("--res", type=click.IntRange(min=8), default=None,
                  help="output image size in pixels (default: the model's image resolution); smaller sizes "
                       "render proportionally fewer rays"),
@@ -190,7 +197,7 @@ class ImageModel:
 def load_image_model(inferquery: str | None, ckpt: Path | None, runs: Path | None, device: str, batch: int | None,
                      chunk: int | None, lowmem: bool, samples: int | None, res: int | None, video: bool, frames: int,
                      fps: float, mesh: bool, mesh_res: int, mesh_level: float | None,
-                     mesh_formats: str) -> ImageModel:
+                     mesh_formats: str, faces: int = DEFAULT_FACES, texture_size: int = DEFAULT_TEXTURE) -> ImageModel:
     """The generator of model_options and output_options (the inference settings; --samples overrides
     their sample counts), and the output options; every flag is checked before the snapshot is read."""
     formats = parse_mesh_formats(mesh_formats)
@@ -199,7 +206,8 @@ def load_image_model(inferquery: str | None, ckpt: Path | None, runs: Path | Non
     batch, chunk = render_batching(batch, chunk, lowmem, DEFAULT_CHUNK[dev.type])
     loaded = load_generator(path, dev, InferenceSettings(samples=samples, chunk=chunk))
     outputs = OutputOptions(size=res or loaded.G.cfg.sr.img_resolution, batch=batch, video=video, frames=frames,
-                            fps=fps, mesh=mesh, mesh_res=mesh_res, mesh_level=mesh_level, mesh_formats=formats)
+                            fps=fps, mesh=mesh, mesh_res=mesh_res, mesh_level=mesh_level, mesh_formats=formats,
+                            faces=faces, texture_size=texture_size)
     return ImageModel(loaded, query_name(path, inferquery), outputs)
 
 

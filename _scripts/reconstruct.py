@@ -2,7 +2,7 @@
 
 \b
     python -m _scripts.reconstruct --front F.png --back B.png [--ckpt FILE | --inferquery Q] --out DIR
-        [--video] [--mesh] [--no-bg-removal] [--device auto|cpu|cuda]
+        [--video] [--mesh [--faces N]] [--vrm [--vrm0] [--license L]] [--no-bg-removal] [--device auto|cpu|cuda]
     several characters: repeat the pair (--front A_f.png --back A_b.png --front B_f.png --back B_b.png),
     or --pairs LIST with one 'FRONT BACK [NAME]' per line (whitespace-separated, so paths without
     spaces; relative to the list's folder; blank lines and lines starting with # are skipped).
@@ -17,6 +17,8 @@ front file's name without a trailing 'front'). The files are those of _scripts.e
 input_front.png and input_back.png show the images as the model received them.
 Without --ckpt or --inferquery the released model is used (_train/released/nova3d-cpu128.pt, 128 px;
 _train/released/MODEL_CARD.md says what it was trained on and how well it does).
+--vrm also writes avatar.vrm (implies --mesh): the textured mesh with a humanoid skeleton placed from
+its shape, skin weights and a T-pose, as VRM 1.0 (--vrm0: VRM 0.x), the licence from --license.
 An unreadable, empty (all background) or tiny (< 32 px character) image stops the run with a one-line
 error naming the file, before anything is rendered.
 """
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -37,6 +40,7 @@ from training.data.preprocess import DEFAULT_TOLERANCE
 from training.infer.export import summary
 from training.infer.manifest import reconstruct_settings, refuse_other_settings, write_manifest
 from training.infer.reconstruct import prepare_pair, reconstruct_character, user_image_preset
+from training.infer.vrm import LICENSES, AvatarMeta
 
 
 def read_pairs(front: tuple[Path, ...], back: tuple[Path, ...], pair_list: Path | None) -> list[tuple[Path, Path, str | None]]:
@@ -94,14 +98,24 @@ def output_names(pairs: list[tuple[Path, Path, str | None]]) -> list[str]:
               help=f"background keying tolerance for images without alpha, a fraction of the colour range "
                    f"(default {DEFAULT_TOLERANCE})")
 @output_options
+@click.option("--vrm", is_flag=True, help="also write avatar.vrm: the textured mesh rigged and skinned (implies --mesh)")
+@click.option("--vrm0", is_flag=True, help="write avatar.vrm as VRM 0.x instead of 1.0")
+@click.option("--license", "license_", type=click.Choice(sorted(LICENSES)), default="redistribution-prohibited",
+              help="the licence written into avatar.vrm's meta (default redistribution-prohibited)")
+@click.option("--author", default="NOVA-3D", help="author written into avatar.vrm's meta (default NOVA-3D)")
 def main(front: tuple[Path, ...], back: tuple[Path, ...], pair_list: Path | None, out: Path, preset: str | None,
-         bg_removal: bool, tolerance: float, **image_flags) -> None:
+         bg_removal: bool, tolerance: float, vrm: bool, vrm0: bool, license_: str, author: str, **image_flags) -> None:
     pairs = read_pairs(front, back, pair_list)
     if not 0 < tolerance < 1:
         raise BadInput(f"--tolerance must be between 0 and 1, got {tolerance}")
+    if vrm0 and not vrm:
+        raise BadInput("--vrm0 chooses the version of --vrm's file; give --vrm too")
+    if vrm and image_flags["faces"] == 0:
+        raise BadInput("--vrm needs the textured mesh: give --faces above 0")
     writable_folder(out)
-    model = load_image_model(**with_released_model(image_flags))
-    loaded, opts = model.loaded, model.outputs
+    model = load_image_model(**with_released_model({**image_flags, "mesh": image_flags["mesh"] or vrm}))
+    meta = AvatarMeta(authors=(author,), license=license_, version="0" if vrm0 else "1.0") if vrm else None
+    loaded, opts = model.loaded, replace(model.outputs, vrm=meta)
     preset_name = user_image_preset(loaded, preset)
     inputs = [prepare_pair(loaded, preset_name, f, b, bg_removal, tolerance) for f, b, _ in pairs]
     names = output_names(pairs)
@@ -111,8 +125,9 @@ def main(front: tuple[Path, ...], back: tuple[Path, ...], pair_list: Path | None
     start, count = time.time(), 0
     for images, name in tqdm(list(zip(inputs, names)), desc="reconstruct", unit="char", dynamic_ncols=True):
         out_dir = out if len(pairs) == 1 else out / name
+        named = replace(opts, vrm=replace(meta, name=name)) if meta else opts
         with errors_name(out_dir):
-            count += len(reconstruct_character(loaded, preset_name, images, out_dir, opts, name))
+            count += len(reconstruct_character(loaded, preset_name, images, out_dir, named, name))
     click.echo(summary(out, len(pairs), count, start, opts))
     print_notes(opts.notes)
 

@@ -10,12 +10,14 @@ order (a queue: the page says how many are ahead); each image may be at most --m
 are checked and prepared exactly as `python -m _scripts.reconstruct` does (the same library path,
 training/infer/reconstruct.py) and an unusable one gets the same one-line message. Without --ckpt or
 --inferquery the released model is used, on the CPU. The turntable has --frames frames and the mesh a
---mesh-res grid (smaller than reconstruct's defaults, so that a result comes within a minute on 2 CPU
-cores). Needs the optional extra: pip install -e .[app].
+--mesh-res grid and a --texture-size texture (smaller than reconstruct's defaults, so that a result comes
+within a minute on 2 CPU cores); with --vrm (the default) each job also writes the rigged avatar.vrm
+(reconstruct --vrm's file). Needs the optional extra: pip install -e .[app].
 """
 from __future__ import annotations
 
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -23,6 +25,7 @@ import click
 from _scripts.errors import BadInput, OneLineErrors
 from _scripts.options import load_image_model, model_options, with_released_model
 from training.infer.reconstruct import user_image_preset
+from training.infer.vrm import AvatarMeta
 
 
 def serve(config_args: dict, host: str, port: int, workdir: Path | None) -> None:
@@ -34,11 +37,12 @@ def serve(config_args: dict, host: str, port: int, workdir: Path | None) -> None
     except ImportError as exc:
         raise BadInput(f"the web app needs its optional packages ({exc.name} is missing): "
                        f"pip install -e .[app]") from None
-    max_upload = config_args.pop("max_upload")
+    max_upload, vrm = config_args.pop("max_upload"), config_args.pop("vrm")
     model = load_image_model(**config_args)
     preset = user_image_preset(model.loaded)
+    outputs = replace(model.outputs, vrm=AvatarMeta(name="NOVA-3D web app avatar") if vrm else None)
     with tempfile.TemporaryDirectory(prefix="nova3d-app-", dir=workdir) as tmp:
-        config = AppConfig(model.loaded, preset, model.outputs, Path(tmp), max_upload)
+        config = AppConfig(model.loaded, preset, outputs, Path(tmp), max_upload)
         click.echo(f"NOVA-3D app ({model.name} on {config_args['device']}): open http://{host}:{port}/ "
                    f"(Ctrl+C stops it)")
         uvicorn.run(build_app(config), host=host, port=port, log_level="warning")
@@ -55,6 +59,12 @@ def serve(config_args: dict, host: str, port: int, workdir: Path | None) -> None
 @click.option("--fps", type=click.FloatRange(min=1), default=12.0, show_default=True, help="turntable frame rate")
 @click.option("--mesh-res", "mesh_res", type=click.IntRange(min=2), default=64, show_default=True,
               help="density grid nodes per axis for the mesh")
+@click.option("--faces", type=click.IntRange(min=1), default=20000, show_default=True,
+              help="triangles of the simplified, textured mesh")
+@click.option("--texture-size", "texture_size", type=click.IntRange(min=16), default=512, show_default=True,
+              help="baked texture width and height in texels")
+@click.option("--vrm/--no-vrm", default=True, show_default=True,
+              help="also write the rigged avatar.vrm (VRM 1.0; its licence: redistribution prohibited)")
 @click.option("--res", type=click.IntRange(min=8), default=None,
               help="output image size in pixels (default: the model's)")
 @click.option("--samples", type=click.IntRange(min=1), default=None,
@@ -65,12 +75,13 @@ def serve(config_args: dict, host: str, port: int, workdir: Path | None) -> None
               help="where jobs write their files (a temporary folder inside it, removed on exit; default: the "
                    "system's temporary folder)")
 def main(host: str, port: int, inferquery: str | None, ckpt: Path | None, runs: Path | None, device: str, frames: int,
-         fps: float, mesh_res: int, res: int | None, samples: int | None, max_upload_mb: float,
-         workdir: Path | None) -> None:
+         fps: float, mesh_res: int, faces: int, texture_size: int, vrm: bool, res: int | None, samples: int | None,
+         max_upload_mb: float, workdir: Path | None) -> None:
     flags = with_released_model({"inferquery": inferquery, "ckpt": ckpt, "runs": runs})
     serve({**flags, "device": device, "batch": None, "chunk": None, "lowmem": False, "samples": samples,
            "res": res, "video": True, "frames": frames, "fps": fps, "mesh": True, "mesh_res": mesh_res,
-           "mesh_level": None, "mesh_formats": "glb", "max_upload": int(max_upload_mb * 2 ** 20)}, host, port, workdir)
+           "mesh_level": None, "mesh_formats": "glb", "faces": faces, "texture_size": texture_size, "vrm": vrm,
+           "max_upload": int(max_upload_mb * 2 ** 20)}, host, port, workdir)
 
 
 if __name__ == "__main__":

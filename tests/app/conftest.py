@@ -19,7 +19,8 @@ CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrom
 # software WebGL (SwiftShader) in a headless browser without a GPU
 CHROMIUM_ARGS = ["--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--ignore-gpu-blocklist"]
 # small enough for a test on 2 CPU cores: the page and the files are the same at any size
-FAST = ["--frames", "8", "--fps", "8", "--mesh-res", "32", "--samples", "8", "--res", "64"]
+FAST = ["--frames", "8", "--fps", "8", "--mesh-res", "48", "--faces", "4000", "--texture-size", "64", "--samples", "8",
+        "--res", "64"]
 MAX_UPLOAD_MB = 0.05
 START_SECONDS = 180
 

@@ -1,5 +1,5 @@
 """The web app in a real browser (headless Chromium): two example drawings in, the turntable video, the
-3D view and a valid .glb download out; a non-image and an oversized image get their one-line errors."""
+3D view and valid .glb and .vrm downloads out; a non-image and an oversized image get their one-line errors."""
 from __future__ import annotations
 
 import io
@@ -29,7 +29,7 @@ def check_glb(path: Path) -> dict:
     return gltf
 
 
-def test_two_drawings_give_a_turntable_a_3d_view_and_a_glb(page, tmp_path):
+def test_two_drawings_give_a_turntable_a_3d_view_a_glb_and_a_vrm(page, tmp_path):
     page.set_input_files("#front-file", str(EXAMPLES / "modular_women_Adventurer_front.png"))
     page.set_input_files("#back-file", str(EXAMPLES / "modular_women_Adventurer_back.png"))
     page.wait_for_selector("#front-preview:not(.hidden)")
@@ -50,6 +50,12 @@ def test_two_drawings_give_a_turntable_a_3d_view_and_a_glb(page, tmp_path):
     download.value.save_as(path)
     gltf = check_glb(path)
     assert gltf["accessors"][0]["count"] > 100 and gltf["meshes"][0]["primitives"][0]["mode"] == 4
+    with page.expect_download() as download:
+        page.click("#download-avatar-vrm")
+    path = tmp_path / "avatar.vrm"
+    download.value.save_as(path)
+    avatar = check_glb(path)  # a VRM 1.0 file is a .glb with the VRMC_vrm extension and a skin
+    assert "VRMC_vrm" in avatar["extensionsUsed"] and avatar["skins"][0]["joints"]
 
 
 def test_a_non_image_and_an_oversized_image_get_one_line_each(page, tmp_path):

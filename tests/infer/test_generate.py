@@ -34,7 +34,8 @@ def _test_id(body_root):
 def first_run(tiny_snapshot, body_root, tmp_path_factory):
     out = tmp_path_factory.mktemp("gen1")
     rc = generate.main(_args(tiny_snapshot, body_root, out, "--video", "--frames", "8", "--mesh", "--mesh-res", "16",
-                             "--mesh-level", "0.001", "--batch", "3"), standalone_mode=False)
+                             "--mesh-level", "0.001", "--faces", "600", "--texture-size", "64", "--batch", "3"),
+                       standalone_mode=False)
     assert rc == 0
     return out / _test_id(body_root)
 
@@ -55,13 +56,15 @@ def test_generate_writes_every_promised_file(first_run):
 def test_generate_mesh_loads_with_colours(first_run):
     trimesh = pytest.importorskip("trimesh")  # test-only reference
     # level 0.001: the barely trained field is a faint fog filling the box, so the mesh is the box,
-    # closed by the grid's zero padding
-    for fmt in ("ply", "glb"):
+    # closed by the grid's zero padding; simplified to --faces, textured in .glb/.obj, vertex colours in .ply
+    (ply,) = trimesh.load(first_run / "mesh.ply", process=False, force="scene").geometry.values()
+    assert 0 < len(ply.faces) <= 600 and len(ply.visual.vertex_colors) == len(ply.vertices)
+    for fmt in ("glb", "obj"):
         (mesh,) = trimesh.load(first_run / f"mesh.{fmt}", process=False, force="scene").geometry.values()
-        colors = mesh.visual.vertex_attributes["color"] if fmt == "glb" else mesh.visual.vertex_colors
-        assert len(mesh.vertices) > 0 and len(colors) == len(mesh.vertices)
-        assert mesh.is_watertight
-        assert np.abs(mesh.vertices).max() == pytest.approx(PRESETS["body"].boxwarp / 2)
+        assert len(mesh.faces) == len(ply.faces) and len(mesh.visual.uv) == len(mesh.vertices)
+        image = mesh.visual.material.baseColorTexture if fmt == "glb" else mesh.visual.material.image
+        assert image.size == (64, 64)  # the textured copies split vertices along UV seams: not watertight
+    assert np.abs(ply.vertices).max() == pytest.approx(PRESETS["body"].boxwarp / 2)
 
 
 def test_generate_is_deterministic(first_run, tiny_snapshot, body_root, tmp_path):
@@ -106,7 +109,8 @@ def test_an_out_of_other_settings_is_refused(first_run, tiny_snapshot, body_root
 def test_the_settings_compared_are_those_the_manifest_records(first_run, tiny_snapshot, body_root):
     loaded = load_generator(tiny_snapshot)
     ds = open_split(body_root, loaded, "body", "test")
-    opts = OutputOptions(size=16, batch=3, video=True, frames=8, mesh=True, mesh_res=16)
+    opts = OutputOptions(size=16, batch=3, video=True, frames=8, mesh=True, mesh_res=16, faces=600,
+                         texture_size=64)  # first_run's flags
     settings = generate_settings(loaded, QUERY, ds, opts)
     manifest = json.loads((first_run.parent / "manifest.json").read_text())
     assert set(manifest) - {"characters"} == set(settings)

@@ -150,6 +150,28 @@ def test_exit_code_of_the_command(images, tiny_snapshot, tmp_path):
                                                   f"(the whole image is background)"]
 
 
+def test_reconstruct_vrm_writes_the_avatar_and_its_meshes(images, tiny_snapshot, tmp_path, capsys):
+    """--vrm alone (no --mesh) gives the textured meshes and avatar.vrm; on the barely trained fog (level
+    0.001: the box) the rig and weights still come out whole and the loader reads the humanoid map."""
+    from training.data.synth.gltf import load_model
+
+    out = tmp_path / "avatar"
+    rc = reconstruct.main(["--front", str(images / "front.png"), "--back", str(images / "back_white.png"),
+                           "--ckpt", str(tiny_snapshot), "--out", str(out), "--vrm", "--vrm0", "--license", "cc0",
+                           "--mesh-res", "8", "--mesh-level", "0.001", "--faces", "300", "--texture-size", "32",
+                           *FAST], standalone_mode=False)
+    assert rc == 0, capsys.readouterr().err
+    for name in ("mesh.glb", "mesh.obj", "mesh.mtl", "mesh.png", "mesh.ply", "avatar.vrm"):
+        assert (out / name).is_file(), name
+    model = load_model(out / "avatar.vrm")
+    assert model.kind == "vrm0" and model.head is not None
+    assert "avatar.vrm (VRM 0)" in capsys.readouterr().out
+    assert reconstruct.main(["--front", str(images / "front.png"), "--back", str(images / "back_white.png"),
+                             "--ckpt", str(tiny_snapshot), "--out", str(out), "--vrm", "--faces", "0"],
+                            standalone_mode=False) == 2
+    assert "--vrm needs the textured mesh" in capsys.readouterr().err
+
+
 def test_without_a_model_flag_the_released_model_is_used(images, tiny_snapshot, tmp_path, monkeypatch):
     """No --ckpt/--inferquery: reconstruct loads RELEASED_MODEL (here a release of the tiny snapshot); a
     missing release file is one line naming it and the flags to give instead."""

@@ -23,8 +23,11 @@ from training.data.dataset import DatasetConfig, NovaHumanDataset
 from training.data.layout import PRESETS, DataPreset
 from training.infer.cameras import ortho_views, spin_views, turntable_views
 from training.infer.load import LoadedGenerator
+from training.infer.avatar import make_avatar, write_avatar
 from training.infer.mesh import field_mesh, write_mesh
 from training.infer.render import make_character_planes, render_views
+from training.infer.texture import DEFAULT_FACES, DEFAULT_TEXTURE, textured_mesh
+from training.infer.vrm import AvatarMeta
 from training.model.triplane import NovaGenerator, Planes
 
 FILES = """Per character, in <out>/<id>/:
@@ -35,7 +38,12 @@ FILES = """Per character, in <out>/<id>/:
     xyza/<view>.png                        the expected surface point and alpha of each view above,
                                            in the dataset's xyza encoding
     turntable.mp4, turntable.gif           with --video: --frames views at elevation 0, from the front
-    mesh.ply, mesh.glb (and .obj)          with --mesh: marching cubes of the density (training/infer/mesh.py)
+    mesh.glb, mesh.obj (.mtl, .png), mesh.ply
+                                           with --mesh: marching cubes of the density (training/infer/mesh.py),
+                                           simplified to --faces with a UV atlas and a baked texture
+                                           (training/infer/texture.py; the .ply has vertex colours)
+    avatar.vrm                             with --vrm: the textured mesh rigged and skinned in a T-pose
+                                           (training/infer/avatar.py)
 and <out>/manifest.json lists the snapshot, the settings and the characters."""
 
 Progress = Callable[[str, int, int], None]
@@ -60,7 +68,13 @@ class OutputOptions:
     """Density grid nodes per axis over the box."""
     mesh_level: float | None = None
     """Marching-cubes density level; None: training/infer/mesh.py's field_level (the rendered silhouettes')."""
-    mesh_formats: tuple[str, ...] = ("ply", "glb")
+    mesh_formats: tuple[str, ...] = ("ply", "glb", "obj")
+    faces: int = DEFAULT_FACES
+    """Triangles of the simplified, textured mesh; 0: the marching-cubes mesh as it is, vertex-coloured."""
+    texture_size: int = DEFAULT_TEXTURE
+    """Baked texture width and height in texels."""
+    vrm: AvatarMeta | None = None
+    """Also write avatar.vrm with this meta (needs the textured mesh)."""
     notes: list[str] = field(default_factory=list)
     """Warnings collected while writing, for the caller to print at the end."""
 
@@ -123,17 +137,28 @@ def write_character(G: NovaGenerator, preset: DataPreset, planes: Planes, inputs
         written += _write_turntable(G, preset, planes, out_dir, opts, label, progress)
     if opts.mesh:
         progress("mesh", 0, 1)
-        device = planes.front.device
-        samples = G.renderer.cfg.n_coarse + G.renderer.cfg.n_fine
-        mesh, grid = field_mesh(G.field(planes), G.cfg.box_warp, opts.mesh_res, opts.mesh_level, G.cfg.neural_resolution,
-                                chunk=G.renderer.cfg.chunk * samples * opts.batch, device=device)
-        if mesh is None:
-            why = ("no ortho view renders a pixel half opaque" if opts.mesh_level is None
-                   else "the density never reaches the level")
-            opts.notes.append(f"{label}: no mesh: {why} (density max {grid.max():.3g}); try a --mesh-level below that")
-        else:
-            written += [write_mesh(mesh, out_dir / f"mesh.{fmt}") for fmt in opts.mesh_formats]
+        written += _write_meshes(G, planes, out_dir, opts, label)
         progress("mesh", 1, 1)
+    return written
+
+
+def _write_meshes(G: NovaGenerator, planes: Planes, out_dir: Path, opts: OutputOptions, label: str) -> list[Path]:
+    """The mesh files and avatar.vrm of one character; none (and a note) where the field has no surface."""
+    device, field = planes.front.device, G.field(planes)
+    chunk = G.renderer.cfg.chunk * (G.renderer.cfg.n_coarse + G.renderer.cfg.n_fine) * opts.batch
+    mesh, grid = field_mesh(field, G.cfg.box_warp, opts.mesh_res, opts.mesh_level, G.cfg.neural_resolution,
+                            chunk=chunk, device=device)
+    if mesh is None:
+        why = ("no ortho view renders a pixel half opaque" if opts.mesh_level is None
+               else "the density never reaches the level")
+        opts.notes.append(f"{label}: no mesh: {why} (density max {grid.max():.3g}); try a --mesh-level below that")
+        return []
+    if not opts.faces:
+        return [write_mesh(mesh, out_dir / f"mesh.{fmt}") for fmt in opts.mesh_formats]
+    simple, textured, source = textured_mesh(field, mesh, opts.faces, opts.texture_size, chunk, device)
+    written = [write_mesh(simple if fmt == "ply" else textured, out_dir / f"mesh.{fmt}") for fmt in opts.mesh_formats]
+    if opts.vrm is not None:
+        written.append(write_avatar(make_avatar(simple, textured, source), out_dir / "avatar.vrm", opts.vrm))
     return written
 
 
@@ -206,7 +231,8 @@ def write_split(loaded: LoadedGenerator, query: str, ds: NovaHumanDataset, picks
                 "split": ds.cfg.split, "size": opts.size, "characters": [ds.ids[i] for i in picks],
                 "views": ortho_views(preset).names + spin_views(preset).names,
                 "video": opts.video, "frames": opts.frames if opts.video else 0, "mesh": opts.mesh,
-                "mesh_res": opts.mesh_res if opts.mesh else 0}
+                "mesh_res": opts.mesh_res if opts.mesh else 0, "faces": opts.faces if opts.mesh else 0,
+                "vrm": opts.vrm.version if opts.vrm else None}
     write_text_atomic(out / "manifest.json", json.dumps(manifest, indent=1) + "\n")
     return count
 
@@ -214,6 +240,8 @@ def write_split(loaded: LoadedGenerator, query: str, ds: NovaHumanDataset, picks
 def summary(out: Path, n_chars: int, n_files: int, started: float, opts: OutputOptions) -> str:
     """The one-line account of a run that started at time.time() == started."""
     extras = (["turntable.mp4/.gif (%d frames)" % opts.frames] if opts.video else []) + \
-             (["mesh." + "/.".join(opts.mesh_formats) + " (%d^3 grid)" % opts.mesh_res] if opts.mesh else [])
+             (["mesh." + "/.".join(opts.mesh_formats) + " (%d^3 grid%s)" % (
+                 opts.mesh_res, f", {opts.faces} faces, {opts.texture_size}^2 texture" if opts.faces else "")]
+              if opts.mesh else []) + (["avatar.vrm (VRM %s)" % opts.vrm.version] if opts.vrm else [])
     return (f"wrote {n_files} files for {n_chars} character(s) to {out} in {time.time() - started:.1f} s: "
             f"4 ortho + 12 spin views at {opts.size} px" + "".join(", " + e for e in extras))

@@ -32,7 +32,8 @@ def output_settings(loaded: LoadedGenerator, query: str, preset: str, opts: Outp
     """The settings every output folder records: snapshot, preset, views and what was written per character."""
     return {"snapshot": str(loaded.path), "query": query, "preset": preset, "size": opts.size,
             "views": ortho_views(PRESETS[preset]).names + spin_views(PRESETS[preset]).names, "video": opts.video,
-            "frames": opts.frames if opts.video else 0, "mesh": opts.mesh, "mesh_res": opts.mesh_res if opts.mesh else 0}
+            "frames": opts.frames if opts.video else 0, "mesh": opts.mesh, "mesh_res": opts.mesh_res if opts.mesh else 0,
+            "faces": opts.faces if opts.mesh else 0, "vrm": opts.vrm.version if opts.vrm else None}
 
 
 def generate_settings(loaded: LoadedGenerator, query: str, ds: NovaHumanDataset, opts: OutputOptions) -> dict:

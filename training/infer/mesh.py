@@ -25,18 +25,23 @@ queried with the ray direction -n, n the outward normal (the gradient of the den
 colour a camera looking straight at that bit of surface sees. These are the neural render's colours,
 without the super-resolution network's detail.
 
+Writers: .ply (vertex colours), .glb and .obj (vertex colours, or for a textured mesh from
+training/infer/texture.py its uvs and texture: embedded in the .glb, .mtl + .png beside the .obj).
+
 World frame = glTF's: y up, the character faces +z, units are world units (the box is box_warp wide).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from io import BytesIO
 from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from skimage.measure import marching_cubes
 
-from dnnlib.files import atomic_path
+from dnnlib.files import atomic_path, write_text_atomic
 from training.data import glb
 from training.model.volumetric_rendering.ray_marcher import density_from_sigma
 from training.model.volumetric_rendering.renderer import Field
@@ -49,12 +54,16 @@ MESH_FORMATS = ("ply", "glb", "obj")
 @dataclass
 class Mesh:
     """Triangles in world units: vertices (V, 3) float32, faces (F, 3) int32 (counter-clockwise seen
-    from outside), outward unit normals (V, 3) float32, colours (V, 3) uint8 or None."""
+    from outside), outward unit normals (V, 3) float32, colours (V, 3) uint8 or None; a textured mesh
+    (training/infer/texture.py) also has uvs (V, 2) float32 and an RGBA texture (H, W, 4) uint8 whose
+    row 0 is v = 0."""
 
     vertices: np.ndarray
     faces: np.ndarray
     normals: np.ndarray
     colors: np.ndarray | None = None
+    uvs: np.ndarray | None = None
+    texture: np.ndarray | None = None
 
 
 def grid_nodes(resolution: int, box_warp: float) -> np.ndarray:
@@ -213,51 +222,75 @@ def write_ply(mesh: Mesh, path: Path) -> Path:
     return Path(path)
 
 
-def write_obj(mesh: Mesh, path: Path) -> Path:
-    """Wavefront OBJ with the common 'v x y z r g b' vertex-colour extension (colours in [0, 1])."""
-    rgb = _rgba(mesh)[:, :3] / 255.0
+def write_obj(mesh: Mesh, path: Path, final: Path | None = None) -> Path:
+    """Wavefront OBJ: vertex colours as the common 'v x y z r g b' extension (in [0, 1]); a textured mesh
+    instead gets 'vt' (v flipped: OBJ's v = 0 is the image's bottom row) and a material library
+    <stem>.mtl whose map_Kd is <stem>.png, both written next to it, each whole or not at all. final: the
+    name the file will have when path is a temporary one (write_mesh), which the .mtl and .png are named
+    after."""
+    path = Path(path)
+    final = Path(final) if final is not None else path
     lines = ["# NOVA-3D marching cubes, world units, y up"]
-    lines += [f"v {x:.6f} {y:.6f} {z:.6f} {r:.4f} {g:.4f} {b:.4f}" for (x, y, z), (r, g, b) in zip(mesh.vertices, rgb)]
-    lines += [f"vn {x:.5f} {y:.5f} {z:.5f}" for x, y, z in mesh.normals]
-    lines += [f"f {a}//{a} {b}//{b} {c}//{c}" for a, b, c in mesh.faces + 1]
-    Path(path).write_text("\n".join(lines) + "\n")
-    return Path(path)
+    if mesh.texture is not None:
+        lines.append(f"mtllib {final.stem}.mtl")
+        lines += [f"v {x:.6f} {y:.6f} {z:.6f}" for x, y, z in mesh.vertices]
+        lines += [f"vt {u:.6f} {1 - v:.6f}" for u, v in mesh.uvs]
+        lines += [f"vn {x:.5f} {y:.5f} {z:.5f}" for x, y, z in mesh.normals]
+        lines += ["usemtl baked_texture"] + [f"f {a}/{a}/{a} {b}/{b}/{b} {c}/{c}/{c}" for a, b, c in mesh.faces + 1]
+        write_text_atomic(final.with_suffix(".mtl"), f"newmtl baked_texture\nKa 0 0 0\nKd 1 1 1\nKs 0 0 0\n"
+                                                     f"illum 1\nmap_Kd {final.stem}.png\n")
+        with atomic_path(final.with_suffix(".png")) as tmp:
+            Image.fromarray(mesh.texture[..., :3]).save(tmp)
+    else:
+        rgb = _rgba(mesh)[:, :3] / 255.0
+        lines += [f"v {x:.6f} {y:.6f} {z:.6f} {r:.4f} {g:.4f} {b:.4f}"
+                  for (x, y, z), (r, g, b) in zip(mesh.vertices, rgb)]
+        lines += [f"vn {x:.5f} {y:.5f} {z:.5f}" for x, y, z in mesh.normals]
+        lines += [f"f {a}//{a} {b}//{b} {c}//{c}" for a, b, c in mesh.faces + 1]
+    path.write_text("\n".join(lines) + "\n")
+    return path
 
 
-def _pad4(data: bytes, fill: bytes) -> bytes:
-    return data + fill * (-len(data) % 4)
+def png_bytes(image: np.ndarray) -> bytes:
+    """An (H, W, C) uint8 image as PNG file bytes."""
+    out = BytesIO()
+    Image.fromarray(image).save(out, format="PNG")
+    return out.getvalue()
+
+
+def gltf_primitive(buffer: glb.GltfBuffer, mesh: Mesh, material: int) -> dict:
+    """A triangle primitive of the mesh in buffer: POSITION (with min/max), NORMAL, and TEXCOORD_0 for a
+    textured mesh, else COLOR_0 (normalized unsigned byte VEC4: vertex attributes are 4-byte aligned);
+    uint32 indices."""
+    attributes = {"POSITION": buffer.accessor(mesh.vertices.astype(np.float32), bounds=True),
+                  "NORMAL": buffer.accessor(mesh.normals.astype(np.float32))}
+    if mesh.texture is not None:
+        attributes["TEXCOORD_0"] = buffer.accessor(mesh.uvs.astype(np.float32))
+    else:
+        attributes["COLOR_0"] = buffer.accessor(_rgba(mesh), normalized=True)
+    indices = buffer.accessor(mesh.faces.astype(np.uint32).reshape(-1), target=glb.ELEMENT_ARRAY_BUFFER)
+    return {"attributes": attributes, "indices": indices, "material": material, "mode": 4}
+
+
+def gltf_material(buffer: glb.GltfBuffer, mesh: Mesh) -> dict:
+    """A double-sided, non-metallic, fully rough material: white times the vertex colours, or the baked
+    texture (embedded as PNG) for a textured mesh."""
+    pbr = {"baseColorFactor": [1.0, 1.0, 1.0, 1.0], "metallicFactor": 0.0, "roughnessFactor": 1.0}
+    if mesh.texture is not None:
+        pbr["baseColorTexture"] = {"index": buffer.image(png_bytes(mesh.texture))}
+    return {"name": "baked_texture" if mesh.texture is not None else "vertex_colors", "doubleSided": True,
+            "pbrMetallicRoughness": pbr}
 
 
 def write_glb(mesh: Mesh, path: Path) -> Path:
-    """glTF 2.0 binary: one mesh, POSITION (float VEC3 with min/max), NORMAL, COLOR_0 (normalized
-    unsigned byte VEC4, 4-byte aligned as the spec requires of vertex attributes), uint32 indices and
-    a default double-sided, non-metallic material."""
-    n = len(mesh.vertices)
-    blobs = [np.ascontiguousarray(mesh.vertices, "<f4").tobytes(), np.ascontiguousarray(mesh.normals, "<f4").tobytes(),
-             np.ascontiguousarray(_rgba(mesh), "u1").tobytes(), np.ascontiguousarray(mesh.faces, "<u4").tobytes()]
-    views, offset = [], 0
-    for blob, target in zip(blobs, (34962, 34962, 34962, 34963)):  # ARRAY_BUFFER x3, ELEMENT_ARRAY_BUFFER
-        views.append({"buffer": 0, "byteOffset": offset, "byteLength": len(blob), "target": target})
-        offset += len(_pad4(blob, b"\0"))
-    lo, hi = mesh.vertices.min(0), mesh.vertices.max(0)
-    accessors = [
-        {"bufferView": 0, "componentType": 5126, "count": n, "type": "VEC3",
-         "min": [float(v) for v in lo], "max": [float(v) for v in hi]},
-        {"bufferView": 1, "componentType": 5126, "count": n, "type": "VEC3"},
-        {"bufferView": 2, "componentType": 5121, "normalized": True, "count": n, "type": "VEC4"},
-        {"bufferView": 3, "componentType": 5125, "count": int(mesh.faces.size), "type": "SCALAR"},
-    ]
-    gltf = {
-        "asset": {"version": "2.0", "generator": "NOVA-3D training/infer/mesh.py"},
-        "scene": 0, "scenes": [{"nodes": [0]}], "nodes": [{"mesh": 0, "name": "character"}],
-        "meshes": [{"primitives": [{"attributes": {"POSITION": 0, "NORMAL": 1, "COLOR_0": 2}, "indices": 3,
-                                    "material": 0, "mode": 4}]}],
-        "materials": [{"name": "vertex_colors", "doubleSided": True,
-                       "pbrMetallicRoughness": {"baseColorFactor": [1.0, 1.0, 1.0, 1.0], "metallicFactor": 0.0,
-                                                "roughnessFactor": 1.0}}],
-        "accessors": accessors, "bufferViews": views, "buffers": [{"byteLength": offset}],
-    }
-    glb.write_glb(path, gltf, b"".join(_pad4(b, b"\0") for b in blobs))
+    """glTF 2.0 binary: one mesh (gltf_primitive) with its material (gltf_material), through the one GLB
+    writer (training/data/glb.py)."""
+    document = {"asset": {"version": "2.0", "generator": "NOVA-3D training/infer/mesh.py"},
+                "scene": 0, "scenes": [{"nodes": [0]}], "nodes": [{"mesh": 0, "name": "character"}]}
+    buffer = glb.GltfBuffer(document)
+    document["materials"] = [gltf_material(buffer, mesh)]
+    document["meshes"] = [{"primitives": [gltf_primitive(buffer, mesh, 0)]}]
+    buffer.write(path)
     return Path(path)
 
 
@@ -270,5 +303,8 @@ def write_mesh(mesh: Mesh, path: Path) -> Path:
     if fmt not in WRITERS:
         raise ValueError(f"{path}: unknown mesh format '{fmt}' (choose from {', '.join(MESH_FORMATS)})")
     with atomic_path(path) as tmp:
-        WRITERS[fmt](mesh, tmp)
+        if fmt == "obj":
+            write_obj(mesh, tmp, final=Path(path))
+        else:
+            WRITERS[fmt](mesh, tmp)
     return Path(path)

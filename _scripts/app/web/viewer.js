@@ -1,11 +1,12 @@
-// A small WebGL viewer for the meshes training/infer/mesh.py writes (.glb: POSITION, NORMAL, COLOR_0 as
-// normalized bytes, uint32 indices): vertex colours under a head light, drag to orbit, wheel to zoom.
+// A small WebGL viewer for the meshes training/infer/mesh.py writes (.glb: POSITION, NORMAL, and either
+// TEXCOORD_0 with the material's embedded PNG texture or COLOR_0 as normalized bytes; uint16 or uint32
+// indices): the colours under a head light, drag to orbit, wheel to zoom.
 // Written here rather than loaded from a CDN so the app works offline and needs no npm.
 "use strict";
 
 const NovaViewer = (() => {
-  const COMPONENTS = {SCALAR: 1, VEC3: 3, VEC4: 4};
-  const ARRAYS = {5121: Uint8Array, 5125: Uint32Array, 5126: Float32Array};
+  const COMPONENTS = {SCALAR: 1, VEC2: 2, VEC3: 3, VEC4: 4};
+  const ARRAYS = {5121: Uint8Array, 5123: Uint16Array, 5125: Uint32Array, 5126: Float32Array};
 
   function parseGlb(buffer) {
     const view = new DataView(buffer);
@@ -18,18 +19,34 @@ const NovaViewer = (() => {
       const Type = ARRAYS[a.componentType];
       return new Type(buffer, binStart + (v.byteOffset || 0) + (a.byteOffset || 0), a.count * COMPONENTS[a.type]);
     };
-    const primitive = gltf.meshes[0].primitives[0];
-    return {positions: accessor(primitive.attributes.POSITION), normals: accessor(primitive.attributes.NORMAL),
-            colors: accessor(primitive.attributes.COLOR_0), indices: accessor(primitive.indices)};
+    const primitive = gltf.meshes[0].primitives[0], attributes = primitive.attributes;
+    const mesh = {positions: accessor(attributes.POSITION), normals: accessor(attributes.NORMAL),
+                  indices: accessor(primitive.indices)};
+    if (attributes.TEXCOORD_0 !== undefined) {
+      const material = gltf.materials[primitive.material];
+      const texture = gltf.textures[material.pbrMetallicRoughness.baseColorTexture.index];
+      const image = gltf.images[texture.source], v = gltf.bufferViews[image.bufferView];
+      mesh.uvs = accessor(attributes.TEXCOORD_0);
+      mesh.image = new Blob([new Uint8Array(buffer, binStart + (v.byteOffset || 0), v.byteLength)], {type: image.mimeType});
+    } else {
+      mesh.colors = accessor(attributes.COLOR_0);
+    }
+    return mesh;
   }
 
   const VERTEX = `
-    attribute vec3 position; attribute vec3 normal; attribute vec4 color;
-    uniform mat4 view; uniform mat4 projection; varying vec3 vNormal; varying vec4 vColor;
-    void main() { vNormal = mat3(view) * normal; vColor = color; gl_Position = projection * view * vec4(position, 1.0); }`;
+    attribute vec3 position; attribute vec3 normal; attribute vec4 color; attribute vec2 uv;
+    uniform mat4 view; uniform mat4 projection; varying vec3 vNormal; varying vec4 vColor; varying vec2 vUv;
+    void main() {
+      vNormal = mat3(view) * normal; vColor = color; vUv = uv; gl_Position = projection * view * vec4(position, 1.0);
+    }`;
   const FRAGMENT = `
-    precision mediump float; varying vec3 vNormal; varying vec4 vColor;
-    void main() { float light = 0.45 + 0.55 * abs(normalize(vNormal).z); gl_FragColor = vec4(vColor.rgb * light, 1.0); }`;
+    precision mediump float; uniform sampler2D tex; uniform float textured;
+    varying vec3 vNormal; varying vec4 vColor; varying vec2 vUv;
+    void main() {
+      vec3 colour = mix(vColor.rgb, texture2D(tex, vUv).rgb, textured);
+      gl_FragColor = vec4(colour * (0.45 + 0.55 * abs(normalize(vNormal).z)), 1.0);
+    }`;
 
   function program(gl) {
     const p = gl.createProgram();
@@ -75,7 +92,19 @@ const NovaViewer = (() => {
     gl.useProgram(p);
     attribute(gl, p, "position", mesh.positions, 3, gl.FLOAT, false);
     attribute(gl, p, "normal", mesh.normals, 3, gl.FLOAT, false);
-    attribute(gl, p, "color", mesh.colors, 4, gl.UNSIGNED_BYTE, true);
+    if (mesh.uvs) {  // glTF's UV origin is the image's first row, as WebGL uploads it (no flip)
+      attribute(gl, p, "uv", mesh.uvs, 2, gl.FLOAT, false);
+      gl.vertexAttrib4f(gl.getAttribLocation(p, "color"), 1, 1, 1, 1);
+      gl.bindTexture(gl.TEXTURE_2D, gl.createTexture());
+      gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA, gl.RGBA, gl.UNSIGNED_BYTE, await createImageBitmap(mesh.image));
+      for (const wrap of [gl.TEXTURE_WRAP_S, gl.TEXTURE_WRAP_T]) gl.texParameteri(gl.TEXTURE_2D, wrap, gl.CLAMP_TO_EDGE);
+      gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MIN_FILTER, gl.LINEAR);
+    } else {
+      attribute(gl, p, "color", mesh.colors, 4, gl.UNSIGNED_BYTE, true);
+      gl.vertexAttrib2f(gl.getAttribLocation(p, "uv"), 0, 0);
+    }
+    gl.uniform1f(gl.getUniformLocation(p, "textured"), mesh.uvs ? 1 : 0);
+    const indexType = mesh.indices instanceof Uint16Array ? gl.UNSIGNED_SHORT : gl.UNSIGNED_INT;
     gl.bindBuffer(gl.ELEMENT_ARRAY_BUFFER, gl.createBuffer());
     gl.bufferData(gl.ELEMENT_ARRAY_BUFFER, mesh.indices, gl.STATIC_DRAW);
     const lo = [Infinity, Infinity, Infinity], hi = [-Infinity, -Infinity, -Infinity];
@@ -92,7 +121,7 @@ const NovaViewer = (() => {
       gl.uniformMatrix4fv(gl.getUniformLocation(p, "view"), false, orbit(state.yaw, state.pitch, state.distance, centre));
       gl.uniformMatrix4fv(gl.getUniformLocation(p, "projection"), false,
                           perspective(0.8, canvas.width / canvas.height, radius * 0.05, radius * 20));
-      gl.drawElements(gl.TRIANGLES, mesh.indices.length, gl.UNSIGNED_INT, 0);
+      gl.drawElements(gl.TRIANGLES, mesh.indices.length, indexType, 0);
     };
     let drag = null;
     canvas.onpointerdown = (e) => { drag = [e.clientX, e.clientY]; canvas.setPointerCapture(e.pointerId); };

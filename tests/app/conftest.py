@@ -39,7 +39,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
     """http://127.0.0.1:PORT of `python -m _scripts.app` on the released model, with the FAST settings."""
     for module in ("starlette", "uvicorn", "multipart"):
@@ -67,8 +67,10 @@ def app_url(tmp_path_factory):
         proc.wait(timeout=30)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """Chromium through playwright's sync API for this module only: a sync playwright left running holds an
+    asyncio loop, and any later sync_playwright in the session (the avatar check's) would refuse to start."""
     path = chromium()
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     with sync_api.sync_playwright() as p:

@@ -26,7 +26,7 @@ from training.eval.measure import load_feature_nets, measure
 from training.eval.report import format_markdown, write_outputs
 from training.infer.export import OutputOptions, open_split, pick_characters, summary, write_split
 from training.infer.load import LoadedGenerator, load_generator
-from training.infer.manifest import generate_settings, refuse_other_settings
+from training.infer.manifest import generate_settings, refuse_other_settings, write_manifest
 from training.infer.release import RELEASED_MODEL
 from training.infer.render import InferenceSettings
 from training.infer.mesh import MESH_FORMATS
@@ -243,7 +243,9 @@ def generate_split(preset: str | None, data: Path | None, split: str, out: Path 
     ds = open_split(data or default_data_root(), loaded, preset or loaded.model.data_preset, split)
     picks = pick_characters(ds, list(ids), limit)
     validate_characters(ds.rs, [ds.chars[i] for i in picks])
-    refuse_other_settings(out, generate_settings(loaded, model.name, ds, opts))
+    settings = generate_settings(loaded, model.name, ds, opts)
+    refuse_other_settings(out, settings)
+    write_manifest(out, {**settings, "characters": [ds.ids[i] for i in picks]})
     start = time.time()
     with errors_name(out):
         count = write_split(loaded, model.name, ds, picks, out, opts)

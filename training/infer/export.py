@@ -5,7 +5,6 @@ gives the files FILES lists (generate's --help shows the same text).
 """
 from __future__ import annotations
 
-import json
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from dnnlib.files import atomic_path, write_text_atomic
+from dnnlib.files import atomic_path
 from training.data.checks import DatasetError
 from training.data.dataset import DatasetConfig, NovaHumanDataset
 from training.data.layout import PRESETS, DataPreset
@@ -217,8 +216,8 @@ def pick_characters(ds: NovaHumanDataset, ids: list[str] | None, limit: int | No
 
 def write_split(loaded: LoadedGenerator, query: str, ds: NovaHumanDataset, picks: list[int], out: Path,
                 opts: OutputOptions) -> int:
-    """Every file of the picked characters (indices into ds) in <out>/<id>/, and <out>/manifest.json;
-    returns the number of character files written."""
+    """Every file of the picked characters (indices into ds) in <out>/<id>/ (the caller writes
+    <out>/manifest.json: training/infer/manifest.py); returns the number of character files written."""
     G, preset = loaded.G, PRESETS[ds.cfg.preset]
     count = 0
     for i in tqdm(picks, desc="generate", unit="char", dynamic_ncols=True):
@@ -227,13 +226,6 @@ def write_split(loaded: LoadedGenerator, query: str, ds: NovaHumanDataset, picks
                                        item.get("feat_back"))
         inputs = (condition_image(item["cond_front"]), condition_image(item["cond_back"]))
         count += len(write_character(G, preset, planes, inputs, out / item["id"], opts, item["id"]))
-    manifest = {"snapshot": str(loaded.path), "query": query, "preset": ds.cfg.preset, "data": str(ds.root),
-                "split": ds.cfg.split, "size": opts.size, "characters": [ds.ids[i] for i in picks],
-                "views": ortho_views(preset).names + spin_views(preset).names,
-                "video": opts.video, "frames": opts.frames if opts.video else 0, "mesh": opts.mesh,
-                "mesh_res": opts.mesh_res if opts.mesh else 0, "faces": opts.faces if opts.mesh else 0,
-                "vrm": opts.vrm.version if opts.vrm else None}
-    write_text_atomic(out / "manifest.json", json.dumps(manifest, indent=1) + "\n")
     return count
 
 

@@ -1,11 +1,10 @@
 """The settings an output folder was written with (<out>/manifest.json), so that a run with other settings
 never mixes its files into it.
 
-generate's manifest is written by training/infer/export.py's write_split; generate_settings gives the same
-entries, but the characters, before anything is rendered. reconstruct writes its manifest here
-(write_manifest) before it renders. other_settings compares a folder's manifest with the settings a run is
-about to use: every entry both have that differs, the characters list aside (runs with the same settings
-may add characters to one folder; the query too, a name for the snapshot).
+generate (generate_settings) and reconstruct (reconstruct_settings) write their manifest here
+(write_manifest), with the characters, before anything is rendered. other_settings compares a folder's
+manifest with the settings a run is about to use: every entry both have that differs, the characters list
+aside (runs with the same settings may add characters to one folder; the query too, a name for the snapshot).
 """
 from __future__ import annotations
 
@@ -37,7 +36,7 @@ def output_settings(loaded: LoadedGenerator, query: str, preset: str, opts: Outp
 
 
 def generate_settings(loaded: LoadedGenerator, query: str, ds: NovaHumanDataset, opts: OutputOptions) -> dict:
-    """What generate's manifest (write_split) records about a run, but the characters."""
+    """What generate's manifest records about a run, but the characters."""
     return {**output_settings(loaded, query, ds.cfg.preset, opts), "data": str(ds.root), "split": ds.cfg.split}
 
 

@@ -38,6 +38,32 @@ def test_attention_output_depends_on_the_view_direction():
     assert (seen_from_front.attention - seen_from_back.attention).abs().max() > 1e-3
 
 
+@pytest.mark.parametrize("prior", [0.0, 1.5])
+def test_attention_equals_a_softmax_over_the_two_view_tokens(prior):
+    """The module computes the two-key attention through the score and value differences; here it is
+    written out the textbook way (keys and values of both tokens, softmax over them) in float64."""
+    torch.manual_seed(0)
+    fusion = build_fusion(FusionConfig(mode="attention", direction_prior=prior)).double()
+    with torch.no_grad():
+        for p in fusion.parameters():
+            p.add_(torch.randn_like(p) * 0.3)  # non-zero biases and gains: they must cancel or count as they should
+    front, back, directions = features(1).double(), features(2).double(), torch.randn(B, N, 3).double()
+    heads, d = 8, 4
+    ft, bt = fusion.tokens(front), fusion.tokens(back)
+    views = torch.stack([ft, bt], -2) + fusion.view_embedding  # (B, N, 2, dim)
+    q = fusion.to_q(fusion.direction(frequency_encoding(directions, 4)) + ft + bt).view(B, N, 1, heads, d)
+    k, v = fusion.to_k(views).view(B, N, 2, heads, d), fusion.to_v(views).view(B, N, 2, heads, d)
+    scores = (q * k).sum(-1) / d ** 0.5  # (B, N, 2, H)
+    if prior:
+        facing_front = -directions[..., 2:3] / directions.norm(dim=-1, keepdim=True)
+        scores = scores + torch.stack([facing_front, -facing_front], -2) * fusion.prior_gain
+    weights = scores.softmax(-2)
+    expected = fusion.out((weights[..., None] * v).sum(-3).flatten(-2))
+    got = fusion(front, back, directions)
+    torch.testing.assert_close(got.features, expected)
+    torch.testing.assert_close(got.attention, weights.transpose(-1, -2))
+
+
 def test_attention_learns_to_weight_the_view_the_point_is_seen_from(single_thread):
     """Toy target: a point seen from the front must reproduce (a fixed linear map of) its front
     features, seen from the back its back features. Trained on fresh random features every step,

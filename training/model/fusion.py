@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from training.model.layers import unit_linear
@@ -89,22 +90,26 @@ class ViewAttentionFusion(nn.Module):
 
     def forward(self, front: torch.Tensor, back: torch.Tensor, directions: torch.Tensor) -> Fused:
         heads, head_dim = self.cfg.heads, self.cfg.dim // self.cfg.heads
-        front_token, back_token = self.tokens(front), self.tokens(back)
-        views = torch.stack([front_token, back_token], -2) + self.view_embedding  # (B, N, 2, dim)
+        front_token, back_token = self.tokens(front), self.tokens(back)  # (B, N, dim)
+        embed_front, embed_back = self.view_embedding
         query = self.direction(frequency_encoding(directions, self.cfg.direction_frequencies))
         if self.cfg.query_from_tokens:
             query = query + front_token + back_token
         q = self.to_q(query).unflatten(-1, (heads, head_dim))  # (B, N, H, d)
-        k = self.to_k(views).unflatten(-1, (heads, head_dim))  # (B, N, 2, H, d)
-        v = self.to_v(views).unflatten(-1, (heads, head_dim))
-        # two keys per point: broadcast products beat batched matmuls of 1 x d by d x 2 by far
-        scores = (q.unsqueeze(-3) * k).sum(-1) * head_dim ** -0.5  # (B, N, 2, H)
-        if self.prior_gain is not None:  # + gain x (facing, -facing), facing = -d_z: 1 looking at the front
+        # A softmax over two keys is the sigmoid of their score difference, and keys and values are linear in
+        # the view tokens (biases cancel in a difference): so one map of (front - back) replaces the keys and
+        # values of both tokens and the (B, N, 2, H, d) products: half the per-point work of the attention.
+        diff = front_token - back_token + (embed_front - embed_back)  # (B, N, dim)
+        key_diff = F.linear(diff, self.to_k.weight).unflatten(-1, (heads, head_dim))
+        score_diff = (q * key_diff).sum(-1) * head_dim ** -0.5  # (B, N, H): front score - back score
+        if self.prior_gain is not None:  # front + gain x facing, back - gain x facing, facing = -d_z
             facing = -directions[..., 2:3] / directions.norm(dim=-1, keepdim=True).clamp(min=1e-8)  # (B, N, 1)
-            scores = scores + torch.stack([facing, -facing], -2) * self.prior_gain  # (B, N, 2, 1) x (H,)
-        weights = scores.softmax(-2)
-        mixed = (weights.unsqueeze(-1) * v).sum(-3).flatten(-2)
-        return Fused(self.out(mixed), weights.transpose(-1, -2))
+            score_diff = score_diff + 2 * facing * self.prior_gain
+        w_front = torch.sigmoid(score_diff)  # (B, N, H)
+        value_back = self.to_v(back_token + embed_back).unflatten(-1, (heads, head_dim))
+        value_diff = F.linear(diff, self.to_v.weight).unflatten(-1, (heads, head_dim))
+        mixed = (value_back + w_front.unsqueeze(-1) * value_diff).flatten(-2)  # w v_front + (1 - w) v_back
+        return Fused(self.out(mixed), torch.stack([w_front, 1 - w_front], -1))
 
 
 class ConcatFusion(nn.Module):

@@ -18,14 +18,18 @@ from types import ModuleType
 
 import torch
 
-IMPLS = ("auto", "cuda", "ref")
+IMPLS = ("auto", "cuda", "cpu", "ref")
 OPS_DIR = Path(__file__).resolve().parent / "ops"
 _plugins: dict[str, ModuleType] = {}
 _failures: dict[str, str] = {}
 _warned: set[str] = set()
 
 
-class CudaOpUnavailable(RuntimeError):
+class OpUnavailable(RuntimeError):
+    """A compiled path was forced (impl='cuda' or 'cpu') but cannot run here."""
+
+
+class CudaOpUnavailable(OpUnavailable):
     """impl='cuda' was forced but the CUDA path cannot run here."""
 
 
@@ -46,6 +50,16 @@ def missing_cuda_piece() -> str | None:
     return None
 
 
+def missing_cpu_piece() -> str | None:
+    """What stops compiled CPU ops here, or None when a C++ compiler and ninja are on PATH."""
+    compiler = os.environ.get("CXX", "c++")
+    if shutil.which(compiler) is None:
+        return f"no C++ compiler ('{compiler}' is not on PATH; set CXX or install g++)"
+    if shutil.which("ninja") is None:
+        return "ninja is not on PATH (pip install ninja)"
+    return None
+
+
 def _source_hash(paths: list[Path]) -> str:
     digest = hashlib.sha256(f"{torch.__version__}|{torch.version.cuda}".encode())
     for path in paths:
@@ -54,40 +68,46 @@ def _source_hash(paths: list[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
-def get_plugin(name: str, sources: list[str], headers: list[str] = (), **build_kwargs) -> ModuleType:
-    """Compile (or load from the cache) the extension built from ops/<sources>; raises on failure."""
+def get_plugin(name: str, sources: list[str], headers: list[str] = (), cpu: bool = False,
+               **build_kwargs) -> ModuleType:
+    """Compile (or load from the cache) the extension built from ops/<sources>; raises on failure.
+    cpu: a CPU kernel (C++ only, needs a compiler and ninja) rather than a CUDA one."""
+    kind, error = ("CPU", OpUnavailable) if cpu else ("CUDA", CudaOpUnavailable)
     if name in _plugins:
         return _plugins[name]
     if name in _failures:
-        raise CudaOpUnavailable(_failures[name])
-    missing = missing_cuda_piece()
+        raise error(_failures[name])
+    missing = missing_cpu_piece() if cpu else missing_cuda_piece()
     if missing is not None:
-        raise CudaOpUnavailable(f"CUDA op '{name}' cannot run: {missing}")
+        raise error(f"{kind} op '{name}' cannot run: {missing}")
     from torch.utils import cpp_extension
 
     src_paths = [OPS_DIR / s for s in sources]
     all_paths = src_paths + [OPS_DIR / h for h in headers]
     build_dir = cache_root() / f"{name}-{_source_hash(all_paths)}"
     build_dir.mkdir(parents=True, exist_ok=True)
+    flags = dict(extra_cflags=["-O3"]) if cpu else dict(extra_cuda_cflags=["--use_fast_math"])
     try:
         with open(build_dir / ".lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             module = cpp_extension.load(name=name, sources=[str(p) for p in src_paths], build_directory=str(build_dir),
-                                        extra_include_paths=[str(OPS_DIR)], extra_cuda_cflags=["--use_fast_math"],
-                                        verbose=False, **build_kwargs)
+                                        extra_include_paths=[str(OPS_DIR)], verbose=False, **flags, **build_kwargs)
     except Exception as exc:  # a compiler error is long: keep its last line for the message
         last = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        _failures[name] = f"CUDA op '{name}' failed to build in {build_dir}: {last}"
-        raise CudaOpUnavailable(_failures[name]) from exc
+        _failures[name] = f"{kind} op '{name}' failed to build in {build_dir}: {last}"
+        raise error(_failures[name]) from exc
     _plugins[name] = module
     return module
 
 
-def resolve_impl(impl: str, name: str, sources: list[str], headers: list[str], device: torch.device) -> ModuleType | None:
+def resolve_impl(impl: str, name: str, sources: list[str], headers: list[str], device: torch.device,
+                 cpu_sources: list[str] = ()) -> ModuleType | None:
     """The plugin to use for this call, or None for the reference path.
 
-    'ref' -> None. 'cuda' -> the plugin or CudaOpUnavailable. 'auto' -> the plugin for CUDA tensors
-    when it builds, otherwise None with a one-time warning (no warning for CPU tensors: ref is right).
+    'ref' -> None. 'cuda' -> the CUDA plugin or CudaOpUnavailable. 'cpu' -> the CPU plugin (built from
+    cpu_sources; the op must have them) or OpUnavailable. 'auto' -> the plugin of the tensors' device when
+    the op has one and it builds, otherwise None with a one-time warning (no warning for CPU tensors of an
+    op without a CPU kernel: ref is right). The CPU plugin's name is name + '_cpu'.
     """
     if impl not in IMPLS:
         raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
@@ -97,12 +117,18 @@ def resolve_impl(impl: str, name: str, sources: list[str], headers: list[str], d
         if device.type != "cuda":
             raise CudaOpUnavailable(f"CUDA op '{name}' was forced (impl='cuda') on a {device.type} tensor")
         return get_plugin(name, sources, headers)
-    if device.type != "cuda":
+    if impl == "cpu":
+        if device.type != "cpu" or not cpu_sources:
+            raise OpUnavailable(f"op '{name}' has no CPU kernel for {device.type} tensors (impl='cpu')")
+        return get_plugin(f"{name}_cpu", list(cpu_sources), headers, cpu=True)
+    cpu = device.type == "cpu"
+    if device.type not in ("cpu", "cuda") or (cpu and (not cpu_sources or os.environ.get("NOVA3D_CPU_OPS") == "0")):
         return None
     try:
-        return get_plugin(name, sources, headers)
-    except CudaOpUnavailable as exc:
-        if name not in _warned:
-            _warned.add(name)
+        return get_plugin(f"{name}_cpu" if cpu else name, list(cpu_sources) if cpu else sources, headers, cpu=cpu)
+    except OpUnavailable as exc:
+        key = f"{name}_cpu" if cpu else name
+        if key not in _warned:
+            _warned.add(key)
             warnings.warn(f"{exc}; using the reference implementation", RuntimeWarning, stacklevel=3)
         return None

@@ -1,5 +1,7 @@
 """Fused tri-plane sampler: the reference against an explicit per-point formula written here, gradcheck,
-the kernels' per-element math (host loop) against the reference, and CUDA against the reference."""
+the kernels' per-element math (host loop) against the reference, and the CPU and CUDA kernels against
+the reference."""
+import os
 import pathlib
 
 import pytest
@@ -165,12 +167,82 @@ def test_forcing_cuda_on_cpu_tensors_raises():
         triplane_sample(make_planes(), torch.zeros(2, 4, 3, dtype=torch.float64), BOX, impl="cuda")
 
 
-def _cuda_vs_ref(dtype, depth, channels, reduce, back_frame, tol):
+def _need_cpu_kernel():
+    """Skip without a C++ compiler or ninja, except under CI (its image has both: a missing one fails)."""
+    missing = custom_ops.missing_cpu_piece()
+    if missing is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI=true but the CPU kernel cannot build: {missing}")
+        pytest.skip(f"the CPU kernel cannot build here: {missing}")
+
+
+# The CPU kernel takes 16 channels per inner loop when C % 16 == 0, else 4 when C % 4 == 0, else 1.
+@pytest.mark.parametrize("depth,channels", [(3, 16), (1, 16), (3, 12), (3, 5)])
+@pytest.mark.parametrize("reduce", REDUCE_MODES)
+@pytest.mark.parametrize("back_frame", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_cpu_kernel_matches_ref(dtype, depth, channels, reduce, back_frame):
+    _need_cpu_kernel()
+    _kernel_vs_ref("cpu", dtype, depth, channels, reduce, back_frame, tol=1e-4 if dtype == torch.float32 else 1e-10)
+
+
+def test_cpu_kernel_is_deterministic_and_thread_count_free():
+    """Forward splits points over threads and backward runs one task per (item, plane): the same bits
+    with 1 thread and with 3."""
+    _need_cpu_kernel()
+    torch.manual_seed(7)
+    planes, points = make_planes(batch=2, depth=3, channels=16, height=9, width=11), torch.randn(2, 5000, 3)
+    runs = []
+    threads = torch.get_num_threads()
+    try:
+        for n in (1, 3, 3):
+            torch.set_num_threads(n)
+            pl, pt = planes.clone().requires_grad_(), points.clone().double().requires_grad_()
+            out = triplane_sample(pl, pt, BOX, True, "none", impl="cpu")
+            out.backward(out.detach().cos())
+            runs.append((out, pl.grad, pt.grad))
+    finally:
+        torch.set_num_threads(threads)
+    for other in runs[1:]:
+        for a, b in zip(runs[0], other):
+            assert torch.equal(a, b)
+
+
+def test_cpu_kernel_gradcheck_float64_and_no_double_backward():
+    _need_cpu_kernel()
+    torch.manual_seed(6)
+    planes = make_planes(batch=1, depth=3, channels=3, height=4, width=5).requires_grad_()
+    points = ((torch.rand(1, 7, 3, dtype=torch.float64) - 0.5) * BOX * 1.1).requires_grad_()
+    assert torch.autograd.gradcheck(lambda pl, pt: triplane_sample(pl, pt, BOX, True, "none", impl="cpu"),
+                                    (planes, points))
+    out = triplane_sample(planes, points, BOX, impl="cpu")
+    (grad_points,) = torch.autograd.grad(out.sum(), points, create_graph=True)
+    with pytest.raises(RuntimeError):
+        grad_points.sum().backward()
+
+
+def test_auto_takes_the_cpu_kernel_unless_turned_off(monkeypatch):
+    """'auto' on CPU tensors runs the compiled kernel (its output carries the fused op's backward node);
+    NOVA3D_CPU_OPS=0 keeps the reference path, and half-precision CPU planes always take it."""
+    _need_cpu_kernel()
+    planes = make_planes(batch=1, channels=16).float().requires_grad_()
+    points = torch.zeros(1, 4, 3)
+    assert "_FusedSample" in type(triplane_sample(planes, points, BOX).grad_fn).__name__
+    monkeypatch.setenv("NOVA3D_CPU_OPS", "0")
+    assert "_FusedSample" not in type(triplane_sample(planes, points, BOX).grad_fn).__name__
+    assert triplane_sample(planes.detach().bfloat16(), points, BOX).dtype == torch.bfloat16
+    with pytest.raises(TypeError, match="float32 or float64"):
+        triplane_sample(planes.detach().half(), points, BOX, impl="cpu")
+
+
+def _kernel_vs_ref(impl, dtype, depth, channels, reduce, back_frame, tol):
+    device = "cuda" if impl == "cuda" else "cpu"
     torch.manual_seed(5)
-    planes = make_planes(batch=2, depth=depth, channels=channels, height=33, width=17, dtype=dtype, device="cuda")
-    points = (torch.rand(2, 3000, 3, device="cuda") - 0.5) * BOX * 1.2
+    planes = make_planes(batch=2, depth=depth, channels=channels, height=33, width=17, dtype=dtype, device=device)
+    points = ((torch.rand(2, 3000, 3, device=device) - 0.5) * BOX * 1.2).to(torch.float64 if dtype == torch.float64
+                                                                              else torch.float32)
     results = []
-    for impl in ("cuda", "ref"):
+    for impl in (impl, "ref"):
         pl, pt = planes.clone().requires_grad_(), points.clone().requires_grad_()
         out = triplane_sample(pl, pt, BOX, back_frame, reduce, impl=impl)
         out.backward(torch.ones_like(out) + out.detach().float().sin().to(dtype))
@@ -189,7 +261,7 @@ def _cuda_vs_ref(dtype, depth, channels, reduce, back_frame, tol):
 @pytest.mark.parametrize("reduce", REDUCE_MODES)
 @pytest.mark.parametrize("back_frame", [False, True])
 def test_cuda_matches_ref_float32(depth, channels, reduce, back_frame):
-    _cuda_vs_ref(torch.float32, depth, channels, reduce, back_frame, tol=1e-4)
+    _kernel_vs_ref("cuda", torch.float32, depth, channels, reduce, back_frame, tol=1e-4)
 
 
 @pytest.mark.gpu
@@ -199,7 +271,7 @@ def test_cuda_matches_ref_float32(depth, channels, reduce, back_frame):
 def test_cuda_matches_ref_half_precision(dtype, depth):
     # Both paths read the same rounded planes and accumulate in float32; outputs and plane gradients are
     # rounded to the planes' dtype (bf16 keeps 8 bits: 2**-8 relative), hence 2e-2 for bf16.
-    _cuda_vs_ref(dtype, depth, 16, "mean", True, tol=2e-2 if dtype == torch.bfloat16 else 4e-3)
+    _kernel_vs_ref("cuda", dtype, depth, 16, "mean", True, tol=2e-2 if dtype == torch.bfloat16 else 4e-3)
 
 
 @pytest.mark.gpu

@@ -1,6 +1,7 @@
-// Per-element math of the fused tri-plane sampler, shared by the CUDA kernels (triplane_sampler.cu)
-// and the CPU loop that tests it (tests/host/triplane_sampler_host.cpp). Plain C++ without torch; only
-// under nvcc does it include CUDA's half-precision headers and mark functions __host__ __device__.
+// Per-element math of the fused tri-plane sampler, shared by the CUDA kernels (triplane_sampler.cu), the
+// CPU kernels (triplane_sampler_cpu.cpp) and the CPU loop that tests it (tests/ops/host/
+// triplane_sampler_host.cpp). Plain C++ without torch; only under nvcc does it include CUDA's
+// half-precision headers and mark functions __host__ __device__.
 //
 // Layout: planes are channels-last, (B, 3, H, W, D, C); points (B, N, 3); the output (B, N, 3, C)
 // for Reduce::kNone, else (B, N, C). One element (one GPU thread) is a point and VEC consecutive
@@ -234,62 +235,68 @@ TPS_HD void forward_element(const Element& e, const Problem& pb) {
   VecIO<scalar_t, acc_t, VEC>::store(out + bn * C + e.c0, total);
 }
 
-// Backward of one element: adds its share into grad_planes (when wanted) and returns its share of
-// d(loss)/d(point) in grad_point (world coordinates); the caller sums the shares of a point's channels.
+// Backward of one element on plane p: adds its share into grad_planes (when wanted) and, when the point
+// gradient is wanted, its share of d(loss)/d(coord) into grad_coord (normalised coordinates).
 template <typename scalar_t, typename acc_t, int VEC>
-TPS_HD void backward_element(const Element& e, const Problem& pb, acc_t grad_point[3]) {
+TPS_HD void backward_plane(const Element& e, const Problem& pb, int p, const acc_t coord[3], acc_t grad_coord[3]) {
   const int C = pb.channels;
   const int64_t bn = e.b * pb.num_points + e.n;
   const int64_t plane_size = int64_t(pb.height) * pb.width * pb.depth * C;
   const scalar_t* grad_out = static_cast<const scalar_t*>(pb.grad_out);
   acc_t* grad_planes = static_cast<acc_t*>(pb.grad_planes);
   const bool want_points = pb.grad_points != nullptr;
-  acc_t coord[3], dcoord[3], grad_coord[3] = {acc_t(0), acc_t(0), acc_t(0)};
-  point_coords(static_cast<const acc_t*>(pb.points) + bn * 3, pb, coord, dcoord);
-  for (int p = 0; p < 3; ++p) {
-    acc_t g[VEC];
-    VecIO<scalar_t, acc_t, VEC>::load(grad_out + (pb.reduce == kNone ? (bn * 3 + p) * C : bn * C) + e.c0, g);
-    bool any = false;
-    for (int k = 0; k < VEC; ++k) {
-      if (pb.reduce == kMean) g[k] /= acc_t(3);
-      any = any || g[k] != acc_t(0);
-    }
-    if (!any) continue;
-    const PlaneLerps<acc_t> l = plane_lerps(coord, p, pb);
-    const int64_t base = (e.b * 3 + p) * plane_size + e.c0;
-    const scalar_t* plane = static_cast<const scalar_t*>(pb.planes) + base;
-    acc_t dx = acc_t(0), dy = acc_t(0), dd = acc_t(0);
-    for (int j = 0; j < 2; ++j) {
-      const int y = j ? l.y.i1 : l.y.i0;
-      if (!in_range(y, pb.height)) continue;
-      const acc_t wy = corner_weight(l.y, j), sy = j ? acc_t(1) : acc_t(-1);
-      for (int i = 0; i < 2; ++i) {
-        const int x = i ? l.x.i1 : l.x.i0;
-        if (!in_range(x, pb.width)) continue;
-        const acc_t wx = corner_weight(l.x, i), sx = i ? acc_t(1) : acc_t(-1);
-        const int64_t o0 = texel_offset(y, x, l.d.i0, pb.width, pb.depth, C);
-        const int64_t o1 = texel_offset(y, x, l.d.i1, pb.width, pb.depth, C);
-        if (grad_planes != nullptr) {
-          VecAccumulate<acc_t, VEC>::add(grad_planes + base + o0, g, wy * wx * (acc_t(1) - l.d.t));
-          if (o1 != o0) VecAccumulate<acc_t, VEC>::add(grad_planes + base + o1, g, wy * wx * l.d.t);
-        }
-        if (want_points) {
-          acc_t v0[VEC], v1[VEC];
-          VecIO<scalar_t, acc_t, VEC>::load(plane + o0, v0);
-          VecIO<scalar_t, acc_t, VEC>::load(plane + o1, v1);
-          for (int k = 0; k < VEC; ++k) {
-            const acc_t v = v0[k] + l.d.t * (v1[k] - v0[k]);
-            dx += g[k] * wy * sx * v;
-            dy += g[k] * sy * wx * v;
-            dd += g[k] * wy * wx * (v1[k] - v0[k]);
-          }
+  acc_t g[VEC];
+  VecIO<scalar_t, acc_t, VEC>::load(grad_out + (pb.reduce == kNone ? (bn * 3 + p) * C : bn * C) + e.c0, g);
+  bool any = false;
+  for (int k = 0; k < VEC; ++k) {
+    if (pb.reduce == kMean) g[k] /= acc_t(3);
+    any = any || g[k] != acc_t(0);
+  }
+  if (!any) return;
+  const PlaneLerps<acc_t> l = plane_lerps(coord, p, pb);
+  const int64_t base = (e.b * 3 + p) * plane_size + e.c0;
+  const scalar_t* plane = static_cast<const scalar_t*>(pb.planes) + base;
+  acc_t dx = acc_t(0), dy = acc_t(0), dd = acc_t(0);
+  for (int j = 0; j < 2; ++j) {
+    const int y = j ? l.y.i1 : l.y.i0;
+    if (!in_range(y, pb.height)) continue;
+    const acc_t wy = corner_weight(l.y, j), sy = j ? acc_t(1) : acc_t(-1);
+    for (int i = 0; i < 2; ++i) {
+      const int x = i ? l.x.i1 : l.x.i0;
+      if (!in_range(x, pb.width)) continue;
+      const acc_t wx = corner_weight(l.x, i), sx = i ? acc_t(1) : acc_t(-1);
+      const int64_t o0 = texel_offset(y, x, l.d.i0, pb.width, pb.depth, C);
+      const int64_t o1 = texel_offset(y, x, l.d.i1, pb.width, pb.depth, C);
+      if (grad_planes != nullptr) {
+        VecAccumulate<acc_t, VEC>::add(grad_planes + base + o0, g, wy * wx * (acc_t(1) - l.d.t));
+        if (o1 != o0) VecAccumulate<acc_t, VEC>::add(grad_planes + base + o1, g, wy * wx * l.d.t);
+      }
+      if (want_points) {
+        acc_t v0[VEC], v1[VEC];
+        VecIO<scalar_t, acc_t, VEC>::load(plane + o0, v0);
+        VecIO<scalar_t, acc_t, VEC>::load(plane + o1, v1);
+        for (int k = 0; k < VEC; ++k) {
+          const acc_t v = v0[k] + l.d.t * (v1[k] - v0[k]);
+          dx += g[k] * wy * sx * v;
+          dy += g[k] * sy * wx * v;
+          dd += g[k] * wy * wx * (v1[k] - v0[k]);
         }
       }
     }
-    grad_coord[u_axis(p)] += dx * l.x.slope;
-    grad_coord[v_axis(p)] += dy * l.y.slope;
-    grad_coord[n_axis(p)] += dd * l.d.slope;
   }
+  grad_coord[u_axis(p)] += dx * l.x.slope;
+  grad_coord[v_axis(p)] += dy * l.y.slope;
+  grad_coord[n_axis(p)] += dd * l.d.slope;
+}
+
+// Backward of one element over the three planes: adds its share into grad_planes (when wanted) and returns
+// its share of d(loss)/d(point) in grad_point (world coordinates); the caller sums the shares of a point's
+// channels.
+template <typename scalar_t, typename acc_t, int VEC>
+TPS_HD void backward_element(const Element& e, const Problem& pb, acc_t grad_point[3]) {
+  acc_t coord[3], dcoord[3], grad_coord[3] = {acc_t(0), acc_t(0), acc_t(0)};
+  point_coords(static_cast<const acc_t*>(pb.points) + (e.b * pb.num_points + e.n) * 3, pb, coord, dcoord);
+  for (int p = 0; p < 3; ++p) backward_plane<scalar_t, acc_t, VEC>(e, pb, p, coord, grad_coord);
   for (int k = 0; k < 3; ++k) grad_point[k] = grad_coord[k] * dcoord[k];
 }
 

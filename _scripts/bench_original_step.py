@@ -31,6 +31,10 @@ import resource
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 RUN_CONFIG = "_configs/nova_human/human_multi_view_panic3d_mask_encoder_attention_train_4gpu.sh"
 TRAINER = "_train/eg3dc/trainers/train_multi_view_panic3d_mask_encoder.py"
@@ -57,7 +61,7 @@ def setup_paths(checkout: Path) -> None:
     sys.path[:] = [str(checkout), str(checkout / SRC)] + [p for p in sys.path if p not in ours]
 
 
-def build(checkout: Path, step: str):
+def build(checkout: Path, step: str) -> tuple[torch.nn.Module, dict[str, str], int]:
     """(network, flags, neural resolution) built as the trainer builds G or D from the run config."""
     import dnnlib
 

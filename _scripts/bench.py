@@ -1,7 +1,8 @@
 """Benchmarks: ``python -m _scripts.bench [all|ops|data|synth|train|render|infer] [--out FILE] [--device cpu|cuda]
 [--repeats N] [--size auto|full|small|tiny]`` prints one JSON object (and writes it to --out).
 ``python -m _scripts.bench compare --against PATH [--repeats ROUNDS] [--config paper|preset]`` times this
-checkout's body G and D training steps against another checkout's, side by side (_scripts/bench_compare.py).
+checkout's body G and D training steps against another checkout's, side by side (_scripts/bench_compare.py);
+``compare --original PATH [--python PY]`` against the original NOVA-3D code's at the paper's config.
 
 Each section is a function ``bench_<name>(ctx: BenchContext) -> dict`` listed in SECTIONS (data,
 train and infer, and BenchContext, live in the helper module _scripts/bench_pipeline.py). Timings are ms per call, the median of ``repeats``
@@ -17,6 +18,7 @@ import math
 import os
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -24,7 +26,7 @@ from typing import Callable
 import click
 import torch
 
-from _scripts.bench_compare import CONFIGS as COMPARE_CONFIGS, bench_compare
+from _scripts.bench_compare import CONFIGS as COMPARE_CONFIGS, OriginalUnavailable, bench_compare, bench_compare_original
 from _scripts.bench_pipeline import BenchContext, bench_data, bench_infer, bench_synth, bench_train
 from torch_utils import custom_ops
 
@@ -311,16 +313,19 @@ def run(sections: list[str], ctx: BenchContext) -> dict:
                    "(for machines without the headless renderer).")
 @click.option("--against", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
               help="compare: the other checkout (e.g. a worktree of main); --repeats is the number of rounds.")
+@click.option("--original", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
+              help="compare: a checkout of the original NOVA-3D code, timed at the paper config (instead of --against).")
+@click.option("--python", "python", default=sys.executable, show_default="this interpreter",
+              help="compare: the interpreter both sides run under (with --original: one whose environment has "
+                   "the original's requirements and ours).")
 @click.option("--config", "configs", type=click.Choice(list(COMPARE_CONFIGS)), multiple=True,
               help="compare: paper (the paper's body run, set on both sides) and/or preset (each side's body "
                    "preset). Default: both.")
 def main(section: str, out: Path | None, device: str | None, repeats: int, size: str, data: Path | None,
-         against: Path | None, configs: tuple[str, ...]) -> None:
+         against: Path | None, original: Path | None, python: str, configs: tuple[str, ...]) -> None:
     """Benchmark NOVA-3D's parts and print one JSON object."""
     if section == "compare":
-        if against is None:
-            raise click.UsageError("compare needs --against PATH, a checkout of NOVA-3D to time this one against")
-        _emit(bench_compare(against, repeats, timed=1, configs=configs or tuple(COMPARE_CONFIGS)), out)
+        _emit(_compare(against, original, python, repeats, configs), out)
         return
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
@@ -329,6 +334,23 @@ def main(section: str, out: Path | None, device: str | None, repeats: int, size:
         size = "full" if device == "cuda" else "small"
     ctx = BenchContext(torch.device(device), size, repeats, warmup=2 if device == "cuda" else 1, data=data)
     _emit(run(list(SECTIONS) if section == "all" else [section], ctx), out)
+
+
+def _compare(against: Path | None, original: Path | None, python: str, repeats: int, configs: tuple[str, ...]) -> dict:
+    """The compare section's JSON; a bad --original is one ``Error:`` line and exit status 2."""
+    if (against is None) == (original is None):
+        raise click.UsageError("compare needs either --against PATH (a checkout of NOVA-3D) or --original PATH "
+                               "(a checkout of the original NOVA-3D code) to time this one against")
+    if against is not None:
+        return bench_compare(against, repeats, timed=1, configs=configs or tuple(COMPARE_CONFIGS), python=python)
+    if set(configs) - {"paper"}:
+        raise click.UsageError("--original times the paper config only (the original has no presets)")
+    try:
+        return bench_compare_original(original, repeats, timed=1, python=python)
+    except OriginalUnavailable as exc:
+        error = click.ClickException(str(exc))
+        error.exit_code = 2
+        raise error from exc
 
 
 def _emit(result: dict, out: Path | None) -> None:

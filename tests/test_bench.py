@@ -74,3 +74,57 @@ def test_compare_needs_the_other_checkout():
 
     result = CliRunner().invoke(main, ["compare"])
     assert result.exit_code == 2 and "--against" in result.output
+
+
+def test_compare_original_refuses_a_path_that_is_not_the_original(tmp_path):
+    """--original on a folder without the original's run config: one Error line, exit status 2, nothing timed."""
+    from click.testing import CliRunner
+
+    from _scripts.bench import main
+
+    result = CliRunner().invoke(main, ["compare", "--original", str(tmp_path)])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        f"Error: {tmp_path} is not a checkout of the original NOVA-3D: "
+        "_configs/nova_human/human_multi_view_panic3d_mask_encoder_attention_train_4gpu.sh is missing"]
+
+
+def test_compare_original_names_the_module_that_does_not_import(tmp_path):
+    """A checkout whose modules need something the interpreter lacks: the error names the module."""
+    from click.testing import CliRunner
+
+    from _scripts.bench import main
+    from _scripts.bench_original_step import RUN_CONFIG, TRAINER
+
+    for rel in (RUN_CONFIG, TRAINER):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("")
+    (tmp_path / "_databacks").mkdir()
+    (tmp_path / "_databacks" / "lustrous_renders_v1.py").write_text("import no_such_module_for_the_bench_test\n")
+    result = CliRunner().invoke(main, ["compare", "--original", str(tmp_path), "--python", sys.executable])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: the original's modules do not import")
+    assert "missing module 'no_such_module_for_the_bench_test'" in lines[0]
+
+
+def test_compare_original_usage_errors(tmp_path):
+    from click.testing import CliRunner
+
+    from _scripts.bench import main
+
+    both = CliRunner().invoke(main, ["compare", "--original", str(tmp_path), "--against", str(tmp_path)])
+    assert both.exit_code == 2 and "either --against" in both.output
+    preset = CliRunner().invoke(main, ["compare", "--original", str(tmp_path), "--config", "preset"])
+    assert preset.exit_code == 2 and "paper config only" in preset.output
+
+
+def test_original_run_flags_skip_comments(tmp_path):
+    """The run config's flags are read from its command, not from its commented-out alternatives."""
+    from _scripts.bench_original_step import RUN_CONFIG, run_flags
+
+    config = tmp_path / RUN_CONFIG
+    config.parent.mkdir(parents=True)
+    config.write_text("python3 -m trainer \\\n    --cond_mode=a.b_4 \\\n    --cbase_g=32768 --cmax_g=512 \\\n\n"
+                      "    # --cond_mode=ortho_front.add_shuffle2 \\\n")
+    assert run_flags(tmp_path) == {"cond_mode": "a.b_4", "cbase_g": "32768", "cmax_g": "512"}

@@ -12,6 +12,7 @@ import fcntl
 import hashlib
 import os
 import shutil
+import sys
 import warnings
 from pathlib import Path
 from types import ModuleType
@@ -56,7 +57,10 @@ def missing_cpu_piece() -> str | None:
     if shutil.which(compiler) is None:
         return f"no C++ compiler ('{compiler}' is not on PATH; set CXX or install g++)"
     if shutil.which("ninja") is None:
-        return "ninja is not on PATH (pip install ninja)"
+        beside = Path(sys.executable).parent  # a venv's ninja (requirements.txt) when the venv is not activated
+        if not (beside / "ninja").is_file():
+            return "ninja is not on PATH (pip install ninja)"
+        os.environ["PATH"] = f"{beside}{os.pathsep}{os.environ.get('PATH', '')}"  # cpp_extension runs `ninja`
     return None
 
 

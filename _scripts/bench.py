@@ -318,14 +318,18 @@ def run(sections: list[str], ctx: BenchContext) -> dict:
 @click.option("--python", "python", default=sys.executable, show_default="this interpreter",
               help="compare: the interpreter both sides run under (with --original: one whose environment has "
                    "the original's requirements and ours).")
+@click.option("--render-chunk", type=int, default=-1, show_default=True,
+              help="compare: our side's G renders in recomputed chunks of N rays (-1: the trainer's default, "
+                   "0: none): the lower-memory mode.")
 @click.option("--config", "configs", type=click.Choice(list(COMPARE_CONFIGS)), multiple=True,
               help="compare: paper (the paper's body run, set on both sides) and/or preset (each side's body "
                    "preset). Default: both.")
 def main(section: str, out: Path | None, device: str | None, repeats: int, size: str, data: Path | None,
-         against: Path | None, original: Path | None, python: str, configs: tuple[str, ...]) -> None:
+         against: Path | None, original: Path | None, python: str, render_chunk: int,
+         configs: tuple[str, ...]) -> None:
     """Benchmark NOVA-3D's parts and print one JSON object."""
     if section == "compare":
-        _emit(_compare(against, original, python, repeats, configs), out)
+        _emit(_compare(against, original, python, repeats, configs, render_chunk), out)
         return
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
@@ -336,17 +340,19 @@ def main(section: str, out: Path | None, device: str | None, repeats: int, size:
     _emit(run(list(SECTIONS) if section == "all" else [section], ctx), out)
 
 
-def _compare(against: Path | None, original: Path | None, python: str, repeats: int, configs: tuple[str, ...]) -> dict:
+def _compare(against: Path | None, original: Path | None, python: str, repeats: int, configs: tuple[str, ...],
+             render_chunk: int = -1) -> dict:
     """The compare section's JSON; a bad --original is one ``Error:`` line and exit status 2."""
     if (against is None) == (original is None):
         raise click.UsageError("compare needs either --against PATH (a checkout of NOVA-3D) or --original PATH "
                                "(a checkout of the original NOVA-3D code) to time this one against")
     if against is not None:
-        return bench_compare(against, repeats, timed=1, configs=configs or tuple(COMPARE_CONFIGS), python=python)
+        return bench_compare(against, repeats, timed=1, configs=configs or tuple(COMPARE_CONFIGS), python=python,
+                             render_chunk=render_chunk)
     if set(configs) - {"paper"}:
         raise click.UsageError("--original times the paper config only (the original has no presets)")
     try:
-        return bench_compare_original(original, repeats, timed=1, python=python)
+        return bench_compare_original(original, repeats, timed=1, python=python, render_chunk=render_chunk)
     except OriginalUnavailable as exc:
         error = click.ClickException(str(exc))
         error.exit_code = 2

@@ -59,7 +59,7 @@ def _ours_step(checkout: Path, python: str, preset: str, config: dict) -> Callab
     """A runner of bench_step.py for the checkout at `checkout` (this one or --against's)."""
     def run(step: str, timed: int) -> dict:
         cmd = [python, str(STEP_SCRIPT), preset, step, str(config.get("neural", 0)), str(config.get("sr_hidden", 0)),
-               str(timed)]
+               str(timed), str(config.get("render_chunk", -1))]
         return _run(cmd, checkout, dict(os.environ, PYTHONPATH=str(checkout)), f"{step} step")
     return run
 
@@ -121,7 +121,7 @@ def _alternate(sides: dict[str, Callable[[str, int], dict]], step: str, rounds: 
 
 
 def bench_compare(against: Path, rounds: int, timed: int, configs: tuple[str, ...] = ("paper", "preset"),
-                  preset: str = "body", python: str = sys.executable) -> dict:
+                  preset: str = "body", python: str = sys.executable, render_chunk: int = -1) -> dict:
     """Both checkouts' G and D steps, alternating sides (against first, then this one) every round; ``paper``
     applies to the body preset (tests time the tiny preset's ``preset`` config)."""
     paths = {"against": against.resolve(), "ours": ROOT}
@@ -129,22 +129,25 @@ def bench_compare(against: Path, rounds: int, timed: int, configs: tuple[str, ..
                     "preset": preset, "rounds": rounds, "timed_steps_per_run": timed, "batch": 1, "python": python,
                     "unit": "seconds per step, median over rounds x timed steps; ratio = against / ours"}
     for config in configs:
-        sides = {k: _ours_step(p, python, preset, CONFIGS[config]) for k, p in paths.items()}
+        sides = {k: _ours_step(p, python, preset, dict(CONFIGS[config], render_chunk=render_chunk))
+                 for k, p in paths.items()}
         for step in STEPS:
             result[f"{config}_{step}_step"] = _entry(_alternate(sides, step, rounds, timed), "against")
     return result
 
 
-def bench_compare_original(original: Path, rounds: int, timed: int, python: str = sys.executable) -> dict:
+def bench_compare_original(original: Path, rounds: int, timed: int, python: str = sys.executable,
+                           render_chunk: int = -1) -> dict:
     """The original's and this checkout's G and D steps at ``paper``, alternating sides (original first) every
     round. Raises OriginalUnavailable before timing anything when the original cannot run."""
     original = original.resolve()
     files = check_original(original, python)
-    sides = {"original": _original_step(original, python), "ours": _ours_step(ROOT, python, "body", PAPER)}
+    sides = {"original": _original_step(original, python), "ours": _ours_step(ROOT, python, "body", dict(PAPER, render_chunk=render_chunk))}
     result: dict = {"sides": {"original": {"path": str(original), **files},
                               "ours": {"path": str(ROOT), "commit": _git_head(ROOT)}},
                     "preset": "body", "rounds": rounds, "timed_steps_per_run": timed, "batch": 1, "python": python,
                     "load_avg_1min": {"start": round(os.getloadavg()[0], 2)},
+                    "glibc_tunables": os.environ.get("GLIBC_TUNABLES", ""),
                     "unit": "seconds per step, median over rounds x timed steps; speedup = original / ours, "
                             "memory_ratio = ours / original"}
     for step in STEPS:

@@ -2,7 +2,11 @@
 PYTHONPATH is the checkout under test, so it imports that checkout's ``training`` and nothing of ours
 besides (it must work on older checkouts too). Prints one JSON line.
 
-``python _scripts/bench_step.py PRESET G|D NEURAL SR_HIDDEN TIMED`` (0 for NEURAL / SR_HIDDEN: the preset's).
+``python _scripts/bench_step.py PRESET G|D NEURAL SR_HIDDEN TIMED [RENDER_CHUNK]`` (0 for NEURAL / SR_HIDDEN: the
+preset's; RENDER_CHUNK: rays per recomputed render chunk, default -1: the training default's).
+
+The process first takes the trainer's CPU memory setting (``--reuse-memory``, its default: glibc keeps freed
+memory, torch_utils/cpu_memory.py) where the checkout has it, as a training process does.
 """
 from __future__ import annotations
 
@@ -13,9 +17,15 @@ import time
 from dataclasses import replace
 
 
-def step_result(preset: str, step: str, neural: int | None, sr_hidden: int | None, timed: int) -> dict:
+def step_result(preset: str, step: str, neural: int | None, sr_hidden: int | None, timed: int,
+                render_chunk: int = -1) -> dict:
     """Build the preset's networks from whatever ``training`` is on the path, run one untimed and `timed`
     timed steps, and return the seconds, the configuration used and the process's peak resident memory."""
+    try:
+        from torch_utils.cpu_memory import keep_freed_memory
+    except ImportError:  # a checkout from before it: the system allocator's behaviour
+        keep_freed_memory = None
+    reuse_memory = keep_freed_memory() if keep_freed_memory is not None else False
     import torch
     import torch.nn.functional as F
 
@@ -32,7 +42,7 @@ def step_result(preset: str, step: str, neural: int | None, sr_hidden: int | Non
         g = replace(g, neural_resolution=neural)
     if sr_hidden is not None:
         g = replace(g, sr=replace(g.sr, hidden_channels=sr_hidden, input_resolution=128))
-    chunk = getattr(TrainConfig, "render_chunk", 0)  # the training default's render chunks, where a side has them
+    chunk = getattr(TrainConfig, "render_chunk", 0) if render_chunk < 0 else render_chunk  # the trainer default's
     if chunk:
         g = replace(g, render=replace(g.render, chunk=chunk, recompute=True))
     label = PRESETS[mc.data_preset].ortho_params("front").label()[None].float()
@@ -68,9 +78,11 @@ def step_result(preset: str, step: str, neural: int | None, sr_hidden: int | Non
             seconds.append(time.perf_counter() - start)
     return {"seconds": seconds, "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20, 2),
             "neural_resolution": g.neural_resolution, "sr_hidden_channels": g.sr.hidden_channels,
-            "parameters": sum(p.numel() for p in net.parameters()), "threads": torch.get_num_threads()}
+            "parameters": sum(p.numel() for p in net.parameters()), "threads": torch.get_num_threads(),
+            "render_chunk": chunk, "reuse_memory": reuse_memory}
 
 
 if __name__ == "__main__":
     preset_, step_, neural_, sr_hidden_, timed_ = sys.argv[1], sys.argv[2], *(int(a) for a in sys.argv[3:6])
-    print(json.dumps(step_result(preset_, step_, neural_ or None, sr_hidden_ or None, timed_)))
+    chunk_ = int(sys.argv[6]) if len(sys.argv) > 6 else -1
+    print(json.dumps(step_result(preset_, step_, neural_ or None, sr_hidden_ or None, timed_, chunk_)))

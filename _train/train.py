@@ -26,9 +26,11 @@ from pathlib import Path
 from typing import get_args
 
 import click
+import torch
 from click.core import ParameterSource
 
 from _scripts.errors import OneLineErrors, writable_folder
+from torch_utils.cpu_memory import keep_freed_memory
 from training.data.layout import PRESETS as DATA_PRESETS
 from training.model.encoder import EncoderKind
 from training.model.fusion import FusionMode
@@ -107,6 +109,10 @@ def given_fields(ctx: click.Context) -> dict[str, str]:
 @click.option("--device", type=click.Choice(get_args(Device)), default=TrainConfig.device)
 @click.option("--amp", type=click.Choice(get_args(AmpMode)), default=TrainConfig.amp,
               help="bf16 autocast of the main phases: auto = on CUDA; regularisers stay float32.")
+@click.option("--reuse-memory/--no-reuse-memory", default=True,
+              help="On CPU: keep freed memory for reuse instead of handing large blocks back to the system "
+              "(glibc's malloc; torch_utils/cpu_memory.py): about a third faster G steps at the paper config, "
+              "about 1 GB more peak memory.")
 @click.option("--dry-run", is_flag=True, help="Print the resolved configuration and exit.")
 def main(name: str, data: tuple[Path, ...], data_weights: str, preset: str, data_preset: str, outdir: Path | None,
          batch: int, kimg: float,
@@ -115,7 +121,7 @@ def main(name: str, data: tuple[Path, ...], data_weights: str, preset: str, data
          lr_d: float, betas: tuple[float, float], l1_weight: float, lpips_weight: float, alpha_weight: float,
          xyz_weight: float, gamma: float, gamma_mask: float, resume: Path | None,
          override_config: bool, resume_d: str, strict: bool, full_check: bool, seed: int, workers: int, device: str,
-         amp: str, dry_run: bool) -> None:
+         amp: str, reuse_memory: bool, dry_run: bool) -> None:
     state = None
     if resume is not None:
         resume = resolve_snapshot(resume)
@@ -144,6 +150,8 @@ def main(name: str, data: tuple[Path, ...], data_weights: str, preset: str, data
     if dry_run:
         click.echo(cfg)
         return
+    if reuse_memory and (device == "cpu" or (device == "auto" and not torch.cuda.is_available())):
+        keep_freed_memory()
     click.echo(f"run folder: {run_dir}" + (f" (resuming {resume.name})" if resume else ""))
     train(cfg, state)
 

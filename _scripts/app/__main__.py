@@ -24,6 +24,7 @@ import click
 
 from _scripts.errors import BadInput, OneLineErrors
 from _scripts.options import load_image_model, model_options, with_released_model
+from torch_utils.ops.triplane_sampler import prepare as prepare_sampler
 from training.infer.reconstruct import user_image_preset
 from training.infer.vrm import AvatarMeta
 
@@ -39,12 +40,13 @@ def serve(config_args: dict, host: str, port: int, workdir: Path | None) -> None
                        f"pip install -e .[app]") from None
     max_upload, vrm = config_args.pop("max_upload"), config_args.pop("vrm")
     model = load_image_model(**config_args)
+    sampler = prepare_sampler(config_args["device"])  # a first-use compile now, not in the first job
     preset = user_image_preset(model.loaded)
     outputs = replace(model.outputs, vrm=AvatarMeta(name="NOVA-3D web app avatar") if vrm else None)
     with tempfile.TemporaryDirectory(prefix="nova3d-app-", dir=workdir) as tmp:
         config = AppConfig(model.loaded, preset, outputs, Path(tmp), max_upload)
-        click.echo(f"NOVA-3D app ({model.name} on {config_args['device']}): open http://{host}:{port}/ "
-                   f"(Ctrl+C stops it)")
+        click.echo(f"NOVA-3D app ({model.name} on {config_args['device']}, tri-plane sampler: {sampler}): "
+                   f"open http://{host}:{port}/ (Ctrl+C stops it)")
         uvicorn.run(build_app(config), host=host, port=port, log_level="warning")
 
 

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from host_math import build_host_module
 
 from torch_utils import custom_ops
-from torch_utils.ops.triplane_sampler import REDUCE_MODES, triplane_sample, triplane_sample_ref
+from torch_utils.ops.triplane_sampler import REDUCE_MODES, prepare, triplane_sample, triplane_sample_ref
 
 HOST_CPP = pathlib.Path(__file__).resolve().parent / "host" / "triplane_sampler_host.cpp"
 BOX = 2.2
@@ -228,8 +228,10 @@ def test_auto_takes_the_cpu_kernel_unless_turned_off(monkeypatch):
     planes = make_planes(batch=1, channels=16).float().requires_grad_()
     points = torch.zeros(1, 4, 3)
     assert "_FusedSample" in type(triplane_sample(planes, points, BOX).grad_fn).__name__
+    assert prepare("cpu") == "cpu"
     monkeypatch.setenv("NOVA3D_CPU_OPS", "0")
     assert "_FusedSample" not in type(triplane_sample(planes, points, BOX).grad_fn).__name__
+    assert prepare("cpu") == "ref"
     assert triplane_sample(planes.detach().bfloat16(), points, BOX).dtype == torch.bfloat16
     with pytest.raises(TypeError, match="float32 or float64"):
         triplane_sample(planes.detach().half(), points, BOX, impl="cpu")

@@ -68,6 +68,15 @@ def triplane_sample(planes: torch.Tensor, points: torch.Tensor, box_warp: float,
     return _FusedSample.apply(planes, points, float(box_warp), bool(back_frame), reduce, plugin)
 
 
+def prepare(device: torch.device | str) -> str:
+    """Build (or load) the kernel 'auto' takes for tensors on `device` now, so a first call later pays no
+    compile; returns the implementation that will run: 'cuda', 'cpu' or 'ref'."""
+    device = torch.device(device)
+    plugin = custom_ops.resolve_impl("auto", "triplane_sampler_plugin", _SOURCES, _HEADERS, device,
+                                     cpu_sources=_CPU_SOURCES)
+    return "ref" if plugin is None else device.type
+
+
 def normalised_points(points: torch.Tensor, box_warp: float, back_frame: bool) -> torch.Tensor:
     """World points -> [-1, 1] box coordinates, in the back frame (-x, y, -z) when asked."""
     q = points * (2.0 / box_warp)

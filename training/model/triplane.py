@@ -107,6 +107,9 @@ class NovaGenerator(nn.Module):
         planes = self.backbone(ws.repeat(len(conds), 1, 1), cond, features, noise_mode)
         bb = self.cfg.backbone
         planes = planes.unflatten(1, (3, bb.plane_depth, bb.plane_channels))
+        # stored channels-last, (B, 3, R, R, D, C) in memory, as the fused sampler reads them: its calls (2 per
+        # plane set and render, more with render chunks) then take the planes as they are instead of a copy each
+        planes = planes.permute(0, 1, 4, 5, 2, 3).contiguous().permute(0, 1, 4, 5, 2, 3)
         front, back = (planes.chunk(2) if self.uses_back else (planes, None))
         return Planes(front=front, back=back, ws=ws)
 

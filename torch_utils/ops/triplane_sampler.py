@@ -182,7 +182,7 @@ class _FusedSample(torch.autograd.Function):
                                                       scale, back_frame, code, want_planes, want_points)
         grad_planes = None
         if want_planes:
-            grad_planes = grad_planes_cl.permute(0, 1, 4, 5, 2, 3).to(dtype=planes_dtype,
-                                                                     memory_format=torch.contiguous_format)
+            # in the planes' own channels-last layout (the generator's, training/model/triplane.py): no copy
+            grad_planes = grad_planes_cl.permute(0, 1, 4, 5, 2, 3).to(dtype=planes_dtype)
         grad_points = grad_points.to(points_dtype) if want_points else None
         return grad_planes, grad_points, None, None, None, None

@@ -1,18 +1,15 @@
 """Fused tri-plane sampler: the reference against an explicit per-point formula written here, gradcheck,
-the kernels' per-element math (host loop) against the reference, and the CPU and CUDA kernels against
-the reference."""
+the kernels' per-element math at each channel width (through the CPU kernel) against the reference, and
+the CPU and CUDA kernels against the reference."""
 import os
-import pathlib
 
 import pytest
 import torch
 import torch.nn.functional as F
-from host_math import build_host_module
 
 from torch_utils import custom_ops
-from torch_utils.ops.triplane_sampler import REDUCE_MODES, prepare, triplane_sample, triplane_sample_ref
+from torch_utils.ops.triplane_sampler import REDUCE_MODES, cpu_kernels, prepare, triplane_sample, triplane_sample_ref
 
-HOST_CPP = pathlib.Path(__file__).resolve().parent / "host" / "triplane_sampler_host.cpp"
 BOX = 2.2
 # Written out again here on purpose (not imported): plane -> world axes of (u -> W, v -> H, normal).
 AXES = {0: (0, 1, 2), 1: (0, 2, 1), 2: (2, 1, 0)}
@@ -128,28 +125,34 @@ def channels_last(planes: torch.Tensor) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-@pytest.mark.parametrize("depth,vec", [(1, 4), (3, 4), (3, 1)])
-def test_host_loop_of_kernel_math_matches_ref(dtype, depth, vec):
-    host = build_host_module("triplane_sampler_host", HOST_CPP)
+@pytest.mark.parametrize("depth,channels,vec", [(1, 4, 4), (3, 4, 4), (3, 4, 1), (3, 16, 16), (2, 16, 4)])
+def test_kernel_math_at_each_channel_width_matches_ref(dtype, depth, channels, vec):
+    """The per-element math the CUDA kernels run (4 or 1 channels per thread) and the CPU kernel's widest
+    width (16), through the CPU plugin with its width forced, on the edge points (box faces, slice-centre
+    clamp, outside) and random ones: values and both gradients."""
+    _need_cpu_kernel()
+    kernels = cpu_kernels()
     suffix = "f64" if dtype == torch.float64 else "f32"
     tol = dict(rtol=1e-12, atol=1e-12) if dtype == torch.float64 else dict(rtol=1e-4, atol=1e-4)
     torch.manual_seed(4)
     for back_frame in (False, True):
         for code, reduce in enumerate(REDUCE_MODES):
-            planes = make_planes(depth=depth, dtype=dtype, width=7).requires_grad_()
+            planes = make_planes(depth=depth, channels=channels, dtype=dtype, width=7).requires_grad_()
             points = torch.cat([edge_points()[None].expand(2, -1, -1),
                                 (torch.rand(2, 30, 3, dtype=torch.float64) - 0.5) * BOX * 1.3], dim=1)
             points = points.to(dtype).requires_grad_()
             ref = triplane_sample_ref(planes, points, BOX, back_frame, reduce)
-            args = (channels_last(planes.detach()).numpy(), points.detach().numpy())
-            out = getattr(host, f"forward_{suffix}")(*args, 2.0 / BOX, back_frame, code, vec)
+            args = (channels_last(planes.detach()).numpy(), points.detach().numpy(), 2.0 / BOX, back_frame, code)
+            out = getattr(kernels, f"forward_{suffix}")(*args, vec=vec)
             torch.testing.assert_close(torch.from_numpy(out), ref.detach(), **tol)
             grad_out = torch.randn_like(ref)
             want_planes, want_points = torch.autograd.grad(ref, [planes, points], grad_out)
-            got_planes, got_points = getattr(host, f"backward_{suffix}")(*args, grad_out.numpy(), 2.0 / BOX,
-                                                                         back_frame, code, vec)
+            got_planes, got_points = getattr(kernels, f"backward_{suffix}")(
+                args[0], args[1], grad_out.numpy(), *args[2:], True, True, vec=vec)
             torch.testing.assert_close(torch.from_numpy(got_planes).permute(0, 1, 4, 5, 2, 3), want_planes, **tol)
             torch.testing.assert_close(torch.from_numpy(got_points), want_points, **tol)
+    with pytest.raises(ValueError, match="vec must be"):
+        getattr(kernels, f"forward_{suffix}")(*args, vec=3)
 
 
 def test_bad_inputs_are_named():

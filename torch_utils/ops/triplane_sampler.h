@@ -1,7 +1,7 @@
-// Per-element math of the fused tri-plane sampler, shared by the CUDA kernels (triplane_sampler.cu), the
-// CPU kernels (triplane_sampler_cpu.cpp) and the CPU loop that tests it (tests/ops/host/
-// triplane_sampler_host.cpp). Plain C++ without torch; only under nvcc does it include CUDA's
-// half-precision headers and mark functions __host__ __device__.
+// Per-element math of the fused tri-plane sampler, shared by the CUDA kernels (triplane_sampler.cu) and
+// the CPU kernels (triplane_sampler_cpu.cpp), whose tests check it at every channel width on CPU. Plain
+// C++ without torch; only under nvcc does it include CUDA's half-precision headers and mark functions
+// __host__ __device__.
 //
 // Layout: planes are channels-last, (B, 3, H, W, D, C); points (B, N, 3); the output (B, N, 3, C)
 // for Reduce::kNone, else (B, N, C). One element (one GPU thread) is a point and VEC consecutive

@@ -68,6 +68,12 @@ def triplane_sample(planes: torch.Tensor, points: torch.Tensor, box_warp: float,
     return _FusedSample.apply(planes, points, float(box_warp), bool(back_frame), reduce, plugin)
 
 
+def cpu_kernels():
+    """The compiled CPU plugin itself (numpy arrays in and out: triplane_sampler_cpu.cpp); raises
+    custom_ops.OpUnavailable where it cannot build. For tests of the kernel math at every channel width."""
+    return custom_ops.get_plugin("triplane_sampler_plugin_cpu", _CPU_SOURCES, _HEADERS, cpu=True)
+
+
 def prepare(device: torch.device | str) -> str:
     """Build (or load) the kernel 'auto' takes for tensors on `device` now, so a first call later pays no
     compile; returns the implementation that will run: 'cuda', 'cpu' or 'ref'."""

@@ -66,12 +66,16 @@ void run_tasks(int64_t tasks, int threads, Fn fn) {
   for (std::thread& t : pool) t.join();
 }
 
-// The widest channel group that divides C: the inner loops over VEC channels then vectorise.
+// VEC channels per element: `vec` (1, 4 or 16; the tests take the CUDA kernels' 1 and 4), or with vec = 0
+// the widest that divides C, so that the inner loops over VEC channels vectorise.
 template <typename Body>
-void with_vec(int channels, Body body) {
-  if (channels % 16 == 0) {
+void with_vec(int channels, int vec, Body body) {
+  if (vec == 0) vec = channels % 16 == 0 ? 16 : channels % 4 == 0 ? 4 : 1;
+  if ((vec != 1 && vec != 4 && vec != 16) || channels % vec != 0)
+    throw std::invalid_argument("vec must be 1, 4 or 16 and divide the channels");
+  if (vec == 16) {
     body(std::integral_constant<int, 16>{});
-  } else if (channels % 4 == 0) {
+  } else if (vec == 4) {
     body(std::integral_constant<int, 4>{});
   } else {
     body(std::integral_constant<int, 1>{});
@@ -80,7 +84,7 @@ void with_vec(int channels, Body body) {
 
 template <typename T>
 Array<T> forward(const Array<T>& planes, const Array<T>& points, double scale, bool back_frame, int reduce,
-                 int threads) {
+                 int threads, int vec) {
   tps::Problem pb = make_problem(planes, points, scale, back_frame, reduce);
   std::vector<py::ssize_t> shape{pb.batch, pb.num_points};
   if (reduce == tps::kNone) shape.push_back(3);
@@ -90,8 +94,8 @@ Array<T> forward(const Array<T>& planes, const Array<T>& points, double scale, b
   const int64_t blocks = (pb.num_points + kPointsPerBlock - 1) / kPointsPerBlock;
   {
     py::gil_scoped_release release;
-    with_vec(pb.channels, [&](auto vec) {
-      constexpr int VEC = decltype(vec)::value;
+    with_vec(pb.channels, vec, [&](auto width) {
+      constexpr int VEC = decltype(width)::value;
       run_tasks(pb.batch * blocks, threads, [&](int64_t task) {
         const int64_t b = task / blocks, first = (task % blocks) * kPointsPerBlock;
         const int64_t last = std::min(first + kPointsPerBlock, pb.num_points);
@@ -106,7 +110,7 @@ Array<T> forward(const Array<T>& planes, const Array<T>& points, double scale, b
 // Returns (grad_planes channels-last or None, grad_points or None).
 template <typename T>
 py::tuple backward(const Array<T>& planes, const Array<T>& points, const Array<T>& grad_out, double scale,
-                   bool back_frame, int reduce, bool want_planes, bool want_points, int threads) {
+                   bool back_frame, int reduce, bool want_planes, bool want_points, int threads, int vec) {
   tps::Problem pb = make_problem(planes, points, scale, back_frame, reduce);
   const int64_t out_size = pb.batch * pb.num_points * (reduce == tps::kNone ? 3 : 1) * pb.channels;
   if (grad_out.size() != out_size) throw std::invalid_argument("grad_out must have the output's shape");
@@ -125,8 +129,8 @@ py::tuple backward(const Array<T>& planes, const Array<T>& points, const Array<T
   if (want_points) grad_points = Array<T>(std::vector<py::ssize_t>{pb.batch, pb.num_points, 3});
   {
     py::gil_scoped_release release;
-    with_vec(pb.channels, [&](auto vec) {
-      constexpr int VEC = decltype(vec)::value;
+    with_vec(pb.channels, vec, [&](auto width) {
+      constexpr int VEC = decltype(width)::value;
       run_tasks(pb.batch * 3, threads, [&](int64_t task) {
         const int64_t b = task / 3;
         const int p = int(task % 3);
@@ -162,8 +166,15 @@ py::tuple backward(const Array<T>& planes, const Array<T>& points, const Array<T
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.def("forward_f32", &forward<float>, "fused tri-plane sampler, forward (float32)");
-  m.def("forward_f64", &forward<double>, "fused tri-plane sampler, forward (float64)");
-  m.def("backward_f32", &backward<float>, "gradients w.r.t. planes and points (float32)");
-  m.def("backward_f64", &backward<double>, "gradients w.r.t. planes and points (float64)");
+  using py::arg;
+  m.def("forward_f32", &forward<float>, "fused tri-plane sampler, forward (float32)", arg("planes"), arg("points"),
+        arg("scale"), arg("back_frame"), arg("reduce"), arg("threads") = 1, arg("vec") = 0);
+  m.def("forward_f64", &forward<double>, "fused tri-plane sampler, forward (float64)", arg("planes"), arg("points"),
+        arg("scale"), arg("back_frame"), arg("reduce"), arg("threads") = 1, arg("vec") = 0);
+  m.def("backward_f32", &backward<float>, "gradients w.r.t. planes and points (float32)", arg("planes"),
+        arg("points"), arg("grad_out"), arg("scale"), arg("back_frame"), arg("reduce"), arg("want_planes"),
+        arg("want_points"), arg("threads") = 1, arg("vec") = 0);
+  m.def("backward_f64", &backward<double>, "gradients w.r.t. planes and points (float64)", arg("planes"),
+        arg("points"), arg("grad_out"), arg("scale"), arg("back_frame"), arg("reduce"), arg("want_planes"),
+        arg("want_points"), arg("threads") = 1, arg("vec") = 0);
 }

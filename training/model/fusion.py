@@ -99,6 +99,8 @@ class ViewAttentionFusion(nn.Module):
         # A softmax over two keys is the sigmoid of their score difference, and keys and values are linear in
         # the view tokens (biases cancel in a difference): so one map of (front - back) replaces the keys and
         # values of both tokens and the (B, N, 2, H, d) products: half the per-point work of the attention.
+        # to_k's bias adds q . b to both scores, so it never changed a weight: it gets no gradient now and
+        # stays a parameter only so that snapshots load unchanged.
         diff = front_token - back_token + (embed_front - embed_back)  # (B, N, dim)
         key_diff = F.linear(diff, self.to_k.weight).unflatten(-1, (heads, head_dim))
         score_diff = (q * key_diff).sum(-1) * head_dim ** -0.5  # (B, N, H): front score - back score

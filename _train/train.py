@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import get_args
 
 import click
-import torch
 from click.core import ParameterSource
 
 from _scripts.errors import OneLineErrors, writable_folder
@@ -34,7 +33,7 @@ from torch_utils.cpu_memory import keep_freed_memory
 from training.data.layout import PRESETS as DATA_PRESETS
 from training.model.encoder import EncoderKind
 from training.model.fusion import FusionMode
-from training.train.distributed import Device
+from training.train.distributed import Device, uses_cuda
 from training.train.loop import AmpMode, TrainConfig, resumed_config, train
 from training.data.mix import parse_weights
 from training.train.loss import LossConfig
@@ -150,7 +149,7 @@ def main(name: str, data: tuple[Path, ...], data_weights: str, preset: str, data
     if dry_run:
         click.echo(cfg)
         return
-    if reuse_memory and (device == "cpu" or (device == "auto" and not torch.cuda.is_available())):
+    if reuse_memory and not uses_cuda(device):
         keep_freed_memory()
     click.echo(f"run folder: {run_dir}" + (f" (resuming {resume.name})" if resume else ""))
     train(cfg, state)

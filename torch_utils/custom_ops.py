@@ -52,16 +52,22 @@ def missing_cuda_piece() -> str | None:
 
 
 def missing_cpu_piece() -> str | None:
-    """What stops compiled CPU ops here, or None when a C++ compiler and ninja are on PATH."""
+    """What stops compiled CPU ops here, or None when a C++ compiler and ninja are there."""
     compiler = os.environ.get("CXX", "c++")
     if shutil.which(compiler) is None:
         return f"no C++ compiler ('{compiler}' is not on PATH; set CXX or install g++)"
-    if shutil.which("ninja") is None:
-        beside = Path(sys.executable).parent  # a venv's ninja (requirements.txt) when the venv is not activated
-        if not (beside / "ninja").is_file():
-            return "ninja is not on PATH (pip install ninja)"
-        os.environ["PATH"] = f"{beside}{os.pathsep}{os.environ.get('PATH', '')}"  # cpp_extension runs `ninja`
+    if shutil.which("ninja") is None and _ninja_beside_python() is None:
+        return "ninja is not on PATH (pip install ninja)"
     return None
+
+
+def _ninja_beside_python() -> Path | None:
+    """The folder of the ninja beside this interpreter (a venv's, from requirements.txt), when the venv is
+    not activated and no ninja is on PATH; None otherwise."""
+    if shutil.which("ninja") is not None:
+        return None
+    beside = Path(sys.executable).parent
+    return beside if (beside / "ninja").is_file() else None
 
 
 def _source_hash(paths: list[Path]) -> str:
@@ -86,6 +92,9 @@ def get_plugin(name: str, sources: list[str], headers: list[str] = (), cpu: bool
         raise error(f"{kind} op '{name}' cannot run: {missing}")
     from torch.utils import cpp_extension
 
+    venv_bin = _ninja_beside_python()
+    if venv_bin is not None:  # cpp_extension runs `ninja` from PATH, for CUDA and CPU builds alike
+        os.environ["PATH"] = f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}"
     src_paths = [OPS_DIR / s for s in sources]
     all_paths = src_paths + [OPS_DIR / h for h in headers]
     build_dir = cache_root() / f"{name}-{_source_hash(all_paths)}"
@@ -117,22 +126,20 @@ def resolve_impl(impl: str, name: str, sources: list[str], headers: list[str], d
         raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
     if impl == "ref":
         return None
-    if impl == "cuda":
-        if device.type != "cuda":
-            raise CudaOpUnavailable(f"CUDA op '{name}' was forced (impl='cuda') on a {device.type} tensor")
-        return get_plugin(name, sources, headers)
-    if impl == "cpu":
-        if device.type != "cpu" or not cpu_sources:
-            raise OpUnavailable(f"op '{name}' has no CPU kernel for {device.type} tensors (impl='cpu')")
-        return get_plugin(f"{name}_cpu", list(cpu_sources), headers, cpu=True)
+    if impl == "cuda" and device.type != "cuda":
+        raise CudaOpUnavailable(f"CUDA op '{name}' was forced (impl='cuda') on a {device.type} tensor")
     cpu = device.type == "cpu"
+    if impl == "cpu" and (not cpu or not cpu_sources):
+        raise OpUnavailable(f"op '{name}' has no CPU kernel for {device.type} tensors (impl='cpu')")
+    plugin_name, plugin_sources = (f"{name}_cpu", list(cpu_sources)) if cpu else (name, sources)
+    if impl != "auto":
+        return get_plugin(plugin_name, plugin_sources, headers, cpu=cpu)
     if device.type not in ("cpu", "cuda") or (cpu and (not cpu_sources or os.environ.get("NOVA3D_CPU_OPS") == "0")):
         return None
     try:
-        return get_plugin(f"{name}_cpu" if cpu else name, list(cpu_sources) if cpu else sources, headers, cpu=cpu)
+        return get_plugin(plugin_name, plugin_sources, headers, cpu=cpu)
     except OpUnavailable as exc:
-        key = f"{name}_cpu" if cpu else name
-        if key not in _warned:
-            _warned.add(key)
+        if plugin_name not in _warned:
+            _warned.add(plugin_name)
             warnings.warn(f"{exc}; using the reference implementation", RuntimeWarning, stacklevel=3)
         return None

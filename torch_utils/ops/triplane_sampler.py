@@ -59,8 +59,7 @@ def triplane_sample(planes: torch.Tensor, points: torch.Tensor, box_warp: float,
         if impl == "cpu":
             raise TypeError(f"the CPU kernel takes float32 or float64 planes, got {planes.dtype}")
         impl = "ref"
-    plugin = custom_ops.resolve_impl(impl, "triplane_sampler_plugin", _SOURCES, _HEADERS, planes.device,
-                                     cpu_sources=_CPU_SOURCES)
+    plugin = _plugin(impl, planes.device)
     if plugin is None:
         return triplane_sample_ref(planes, points, box_warp, back_frame, reduce)
     if planes.device.type == "cpu":
@@ -68,19 +67,23 @@ def triplane_sample(planes: torch.Tensor, points: torch.Tensor, box_warp: float,
     return _FusedSample.apply(planes, points, float(box_warp), bool(back_frame), reduce, plugin)
 
 
+def _plugin(impl: str, device: torch.device):
+    """The compiled plugin `impl` takes for tensors on `device`, or None for the reference path."""
+    return custom_ops.resolve_impl(impl, "triplane_sampler_plugin", _SOURCES, _HEADERS, device,
+                                   cpu_sources=_CPU_SOURCES)
+
+
 def cpu_kernels():
     """The compiled CPU plugin itself (numpy arrays in and out: triplane_sampler_cpu.cpp); raises
     custom_ops.OpUnavailable where it cannot build. For tests of the kernel math at every channel width."""
-    return custom_ops.get_plugin("triplane_sampler_plugin_cpu", _CPU_SOURCES, _HEADERS, cpu=True)
+    return _plugin("cpu", torch.device("cpu"))
 
 
 def prepare(device: torch.device | str) -> str:
     """Build (or load) the kernel 'auto' takes for tensors on `device` now, so a first call later pays no
     compile; returns the implementation that will run: 'cuda', 'cpu' or 'ref'."""
     device = torch.device(device)
-    plugin = custom_ops.resolve_impl("auto", "triplane_sampler_plugin", _SOURCES, _HEADERS, device,
-                                     cpu_sources=_CPU_SOURCES)
-    return "ref" if plugin is None else device.type
+    return "ref" if _plugin("auto", device) is None else device.type
 
 
 def normalised_points(points: torch.Tensor, box_warp: float, back_frame: bool) -> torch.Tensor:
@@ -164,9 +167,9 @@ class _CpuKernels:
 
 
 class _FusedSample(torch.autograd.Function):
-    """The fused kernels (CUDA, or the CPU plugin through _CpuKernels). Planes go channels-last, (B, 3, H, W, D, C), so that a texel's D x C values
-    are contiguous: a thread takes 4 channels of a point (1 when C % 4 != 0) in one vector access, and
-    neighbouring threads read and write neighbouring channels."""
+    """The fused kernels (CUDA, or the CPU plugin through _CpuKernels). Planes go channels-last,
+    (B, 3, H, W, D, C), so that a texel's D x C values are contiguous: a thread takes 4 channels of a point
+    (1 when C % 4 != 0) in one vector access, and neighbouring threads read and write neighbouring channels."""
 
     @staticmethod
     def forward(ctx, planes, points, box_warp, back_frame, reduce, plugin):

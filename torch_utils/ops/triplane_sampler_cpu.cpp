@@ -146,10 +146,10 @@ py::tuple backward(const Array<T>& planes, const Array<T>& points, const Array<T
     });
     if (want_points) {
       T* gp = grad_points.mutable_data();
+      T origin[3] = {T(0), T(0), T(0)}, coord[3], dcoord[3];
+      tps::point_coords(origin, pb, coord, dcoord);  // d(coord)/d(world): the same for every point
       for (int64_t b = 0; b < pb.batch; ++b) {
         for (int64_t n = 0; n < pb.num_points; ++n) {
-          T coord[3], dcoord[3];
-          tps::point_coords(static_cast<const T*>(pb.points) + (b * pb.num_points + n) * 3, pb, coord, dcoord);
           for (int k = 0; k < 3; ++k) {
             T sum = T(0);
             for (int p = 0; p < 3; ++p) sum += coord_grads[((b * 3 + p) * pb.num_points + n) * 3 + k];

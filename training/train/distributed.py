@@ -28,11 +28,16 @@ class DistInfo:
         return self.rank == 0
 
 
+def uses_cuda(device: Device) -> bool:
+    """Whether the trainer's --device choice runs on CUDA (auto: when a CUDA device is visible)."""
+    return torch.cuda.is_available() if device == "auto" else device == "cuda"
+
+
 def init_distributed(device: Device = "auto") -> DistInfo:
     """Join the torchrun process group (NCCL on GPU, gloo on CPU) or run as a single process."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
-    use_cuda = torch.cuda.is_available() if device == "auto" else device == "cuda"
+    use_cuda = uses_cuda(device)
     if use_cuda and not torch.cuda.is_available():
         raise RuntimeError("--device cuda was asked for but no CUDA device is visible")
     dev = torch.device("cuda", local_rank) if use_cuda else torch.device("cpu")

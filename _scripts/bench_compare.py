@@ -64,11 +64,15 @@ def _ours_step(checkout: Path, python: str, preset: str, config: dict) -> Callab
     return run
 
 
+def _original_env() -> dict[str, str]:
+    """This process's environment without PYTHONPATH: the original's processes import none of ours."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+
 def _original_step(original: Path, python: str) -> Callable[[str, int], dict]:
     """A runner of bench_original_step.py for the original's checkout (its own paths, none of ours)."""
     def run(step: str, timed: int) -> dict:
-        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-        return _run([python, str(ORIGINAL_STEP_SCRIPT), str(original), step, str(timed)], original, env,
+        return _run([python, str(ORIGINAL_STEP_SCRIPT), str(original), step, str(timed)], original, _original_env(),
                     f"original's {step} step")
     return run
 
@@ -76,9 +80,8 @@ def _original_step(original: Path, python: str) -> Callable[[str, int], dict]:
 def check_original(original: Path, python: str) -> dict:
     """The original's run config and trainer paths (its step script's ``check``); raises OriginalUnavailable
     (one line) unless `original` is a checkout of the original whose modules import under `python`."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     try:
-        done = subprocess.run([python, str(ORIGINAL_STEP_SCRIPT), str(original), "check"], cwd=ROOT, env=env,
+        done = subprocess.run([python, str(ORIGINAL_STEP_SCRIPT), str(original), "check"], cwd=ROOT, env=_original_env(),
                               capture_output=True, text=True, check=False)
     except OSError as exc:
         raise OriginalUnavailable(f"--python {python}: {exc.strerror}") from exc

@@ -81,7 +81,8 @@ def check_original(original: Path, python: str) -> dict:
     """The original's run config and trainer paths (its step script's ``check``); raises OriginalUnavailable
     (one line) unless `original` is a checkout of the original whose modules import under `python`."""
     try:
-        done = subprocess.run([python, str(ORIGINAL_STEP_SCRIPT), str(original), "check"], cwd=ROOT, env=_original_env(),
+        done = subprocess.run([python, str(ORIGINAL_STEP_SCRIPT), str(original), "check"], cwd=ROOT,
+                              env=_original_env(),
                               capture_output=True, text=True, check=False)
     except OSError as exc:
         raise OriginalUnavailable(f"--python {python}: {exc.strerror}") from exc

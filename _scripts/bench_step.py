@@ -42,7 +42,13 @@ def step_result(preset: str, step: str, neural: int | None, sr_hidden: int | Non
         g = replace(g, neural_resolution=neural)
     if sr_hidden is not None:
         g = replace(g, sr=replace(g.sr, hidden_channels=sr_hidden, input_resolution=128))
-    chunk = getattr(TrainConfig, "render_chunk", 0) if render_chunk < 0 else render_chunk  # the trainer default's
+    chunk = render_chunk
+    if chunk < 0:  # the trainer default's on CPU (by device since effective_render_chunk; a number before it)
+        try:
+            from training.train.loop import effective_render_chunk
+            chunk = effective_render_chunk(TrainConfig.render_chunk, torch.device("cpu"))
+        except ImportError:
+            chunk = getattr(TrainConfig, "render_chunk", 0)
     if chunk:
         g = replace(g, render=replace(g.render, chunk=chunk, recompute=True))
     label = PRESETS[mc.data_preset].ortho_params("front").label()[None].float()

@@ -13,7 +13,7 @@ a pass is remembered in the data root, so a restart does not check again) and ev
 train must have characters, val may be empty (the sample grids then show train characters).
 The run folder is created once the data has passed and its first batch has been read. --resume takes a
 run folder (its newest snapshot) or a snapshot file and continues in that folder exactly where it
-stopped, with the snapshot's training config: --kimg, --tick, --snap, --workers, --device and
+stopped, with the snapshot's training config: --kimg, --minutes, --tick, --snap, --workers, --device and
 --full-check may change; any other flag that differs from the snapshot's value is refused (exit 2)
 unless --override-config, and even then the flags that shape the networks (--preset, --fusion,
 --encoder, --mask-d, --sr, --use-features). --resume-d starts D of a new run from a snapshot or a D
@@ -34,7 +34,7 @@ from training.data.layout import PRESETS as DATA_PRESETS
 from training.model.encoder import EncoderKind
 from training.model.fusion import FusionMode
 from training.train.distributed import Device, uses_cuda
-from training.train.loop import AmpMode, TrainConfig, resumed_config, train
+from training.train.loop import CPU_RENDER_CHUNK, AmpMode, TrainConfig, resumed_config, train
 from training.data.mix import parse_weights
 from training.train.loss import LossConfig
 from training.train.presets import MODEL_PRESETS
@@ -70,6 +70,8 @@ def given_fields(ctx: click.Context) -> dict[str, str]:
               help="Where runs go (default: $PROJECT_DN/_train/eg3dc/runs, where --inferquery looks).")
 @click.option("--batch", type=int, default=16, help="Global batch over all processes (paper: 16 body, 8 head).")
 @click.option("--kimg", type=float, default=25000, help="Training length in thousands of images.")
+@click.option("--minutes", type=click.FloatRange(min=0), default=TrainConfig.minutes,
+              help="Also stop, with a snapshot, once training has run this many minutes in this process (0: no limit).")
 @click.option("--tick", "tick_kimg", type=float, default=4, help="Progress line every this many kimg.")
 @click.option("--snap", "snap_ticks", type=int, default=10, help="Snapshot and sample grid every this many ticks.")
 @click.option("--fusion", type=click.Choice(get_args(FusionMode)), default=TrainConfig.fusion)
@@ -78,7 +80,8 @@ def given_fields(ctx: click.Context) -> dict[str, str]:
 @click.option("--sr/--no-sr", "superresolution", default=TrainConfig.superresolution, help="Super-resolution module.")
 @click.option("--use-features", is_flag=True, help="Add the dataset's ortho_katepca_chonk features at 8x8.")
 @click.option("--render-chunk", type=click.IntRange(min=0), default=TrainConfig.render_chunk,
-              help="Lower-memory G steps: N rays per chunk, each recomputed in backward (0: all rays at once).")
+              help=f"G renders N rays per chunk, each recomputed in backward: less memory (0: all rays at once; "
+                   f"default {CPU_RENDER_CHUNK} on CPU and 0 on CUDA).")
 @click.option("--recon-warmup", "recon_warmup_kimg", type=float, default=TrainConfig.recon_warmup_kimg,
               help="First kimg on the reconstruction losses only (no GAN, no D steps).")
 @click.option("--views-per-item", type=int, default=TrainConfig.views_per_item,
@@ -114,7 +117,7 @@ def given_fields(ctx: click.Context) -> dict[str, str]:
               "about 1 GB more peak memory.")
 @click.option("--dry-run", is_flag=True, help="Print the resolved configuration and exit.")
 def main(name: str, data: tuple[Path, ...], data_weights: str, preset: str, data_preset: str, outdir: Path | None,
-         batch: int, kimg: float,
+         batch: int, kimg: float, minutes: float,
          tick_kimg: float, snap_ticks: int, fusion: str, encoder: str, mask_d: bool, superresolution: bool,
          use_features: bool, render_chunk: int, recon_warmup_kimg: float, views_per_item: int, recon_random_views: bool, lr_g: float,
          lr_d: float, betas: tuple[float, float], l1_weight: float, lpips_weight: float, alpha_weight: float,
@@ -137,7 +140,8 @@ def main(name: str, data: tuple[Path, ...], data_weights: str, preset: str, data
                       preset=preset, data_preset=data_preset, fusion=fusion,
                       encoder=encoder, mask_d=mask_d, superresolution=superresolution, use_features=use_features,
                       render_chunk=render_chunk,
-                      batch=batch, kimg=kimg, tick_kimg=tick_kimg, snap_ticks=snap_ticks, lr_g=lr_g, lr_d=lr_d,
+                      batch=batch, kimg=kimg, minutes=minutes, tick_kimg=tick_kimg, snap_ticks=snap_ticks,
+                      lr_g=lr_g, lr_d=lr_d,
                       betas=betas,
                       seed=seed, workers=workers, device=device, amp=amp, resume_d=resume_d, strict=strict,
                       full_check=full_check,

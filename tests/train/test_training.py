@@ -11,7 +11,7 @@ from training.train import snapshot as snapshot_mod
 from training.train.distributed import GlobalBatchSampler
 from training.train.loss import LossConfig
 from training.train.snapshot import list_snapshots, load_snapshot
-from training.train.loop import TrainConfig, Trainer
+from training.train.loop import CPU_RENDER_CHUNK, TrainConfig, Trainer, effective_render_chunk
 
 # intervals of 2 so that both lazy regularisers run on both sides of a resume
 FAST_LOSS = LossConfig(density_reg_interval=2, r1_interval=2, density_reg_points=64)
@@ -46,6 +46,28 @@ def test_one_training_step_per_preset(data_preset, body_root, head_root, tmp_pat
         changed = [k for k, v in module.named_parameters() if not torch.equal(v, old[k])]
         assert len(changed) > len(old) // 2
     assert trainer.nimg == 2 and trainer.nan_skips == 0
+
+
+def test_render_chunk_default_is_by_device(body_root, tmp_path):
+    """Unset, G renders in recomputed chunks on CPU (lighter and faster there) and all at once on CUDA."""
+    assert effective_render_chunk(None, torch.device("cpu")) == CPU_RENDER_CHUNK
+    assert effective_render_chunk(None, torch.device("cuda")) == 0
+    assert effective_render_chunk(0, torch.device("cpu")) == 0 and effective_render_chunk(64, torch.device("cuda")) == 64
+    chunked = Trainer(_cfg(body_root, tmp_path / "a")).G.renderer.cfg
+    assert (chunked.chunk, chunked.recompute) == (CPU_RENDER_CHUNK, True)
+    whole = Trainer(_cfg(body_root, tmp_path / "b", render_chunk=0)).G.renderer.cfg
+    assert (whole.chunk, whole.recompute) == (None, False)
+
+
+def test_minutes_stop_the_run_with_a_snapshot(body_root, tmp_path, capsys):
+    """--minutes: past the wall-clock budget the run stops after the current step, logs a tick and saves a
+    snapshot, though kimg is far from done."""
+    trainer = Trainer(_cfg(body_root, tmp_path, kimg=1.0, minutes=1e-6))
+    trainer.run()
+    assert trainer.nimg == 2  # one step of batch 2, not 1000 images
+    assert len(list_snapshots(tmp_path)) == 1
+    assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 1
+    assert "(--minutes)" in capsys.readouterr().out
 
 
 def test_run_writes_snapshots_samples_and_metrics(body_root, tmp_path):

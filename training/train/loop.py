@@ -39,7 +39,7 @@ from training.train.snapshot import (atomic_save, init_discriminator, remove_tem
 from training.model.triplane import NovaGenerator
 
 AmpMode = Literal["auto", "bf16", "off"]  # the --amp choices
-RUN_LENGTH_FIELDS = ("kimg", "tick_kimg", "snap_ticks", "workers", "device", "full_check")  # a resume may change these freely
+RUN_LENGTH_FIELDS = ("kimg", "minutes", "tick_kimg", "snap_ticks", "workers", "device", "full_check")  # a resume may change these freely
 # the networks' shapes follow these: a snapshot's weights fit only its own values, even with --override-config
 NETWORK_FIELDS = ("preset", "fusion", "encoder", "mask_d", "superresolution", "use_features")
 
@@ -59,6 +59,8 @@ class TrainConfig:
     use_features: bool = False
     batch: int = 4  # global batch over all processes
     kimg: float = 1.0  # length of training in thousands of images
+    minutes: float = 0.0  # also stop (tick, snapshot) at the first step after this much training wall time in this
+    # process, the data check and model build not counted; 0: no limit. A CPU budget ("an hour of training")
     # the first images train G on the reconstruction losses alone (G_recon, no D steps): on a small budget
     # the adversarial loss only adds noise until the planes reproduce the inputs (docs/RESULTS.md)
     recon_warmup_kimg: float = 0.0
@@ -92,14 +94,29 @@ class TrainConfig:
     # bf16 = on any device, off = float32. The regularisers always run in float32 (training/train/loss.py).
     amp: AmpMode = "auto"
     mbstd_group: int | None = None  # override D's minibatch-std group size
-    render_chunk: int = 0  # rays per chunk when G renders with gradients, each chunk recomputed in backward (the
-    # renderer's recompute); 0: all rays at once. Body G step at the paper's config on CPU, 4096: peak memory
-    # 5.48 -> 4.74 GB for about 20 % more time (docs/PERFORMANCE.md): the lower-memory mode, not the default
+    render_chunk: int | None = None  # rays per chunk when G renders with gradients, each chunk recomputed in
+    # backward (the renderer's recompute); 0: all rays at once; None: by device (effective_render_chunk)
     n_sample_chars: int = 4
     resume_d: str = ""  # initialise D from this snapshot or D state dict (a fresh run only; --resume-d)
     strict: bool = False  # missing LPIPS weights are an error instead of the L1 + (1 - MS-SSIM) substitute
     full_check: bool = False  # decode every image of the train and val splits before training, not only headers
     loss: LossConfig = field(default_factory=LossConfig)
+
+
+CPU_RENDER_CHUNK = 4096
+
+
+def effective_render_chunk(chunk: int | None, device: torch.device) -> int:
+    """The G render chunk a run uses: `chunk` where given, else CPU_RENDER_CHUNK on CPU and 0 on CUDA.
+
+    On CPU the chunked, recomputed render is what keeps a G step within the original's peak memory (body, the
+    paper's config: 0.98x chunked, 1.31x unchunked, since the kept-for-reuse heap fragments) while still
+    well over 1.3x faster than it (docs/PERFORMANCE.md). On a GPU recompute costs time and nothing is
+    measured yet, so CUDA keeps all rays at once (--render-chunk N to lower memory there).
+    """
+    if chunk is not None:
+        return chunk
+    return 0 if device.type == "cuda" else CPU_RENDER_CHUNK
 
 
 class ResumeConflict(ValueError):
@@ -180,8 +197,9 @@ class Trainer:
         torch.manual_seed(cfg.seed)  # the same initial networks on every rank
         mc = model or model_config(cfg.preset, cfg.fusion, cfg.encoder, cfg.mask_d, cfg.superresolution)
         mc = replace(mc, generator=replace(mc.generator, use_precomputed_features=cfg.use_features))
-        if cfg.render_chunk:
-            render = replace(mc.generator.render, chunk=cfg.render_chunk, recompute=True)
+        chunk = effective_render_chunk(cfg.render_chunk, self.device)
+        if chunk:
+            render = replace(mc.generator.render, chunk=chunk, recompute=True)
             mc = replace(mc, generator=replace(mc.generator, render=render))
         if cfg.mbstd_group is not None:  # copies, so a ModelConfig passed in is never changed
             mc = replace(mc, discriminator=replace(mc.discriminator, mbstd_group_size=cfg.mbstd_group))
@@ -377,19 +395,32 @@ class Trainer:
             print(f"perceptual loss: {self.perceptual_desc}")
         tick_nimg, tick_start, sums, ticks_done = self.nimg, time.time(), {}, 0
         bar = tqdm(total=total, initial=self.nimg, unit="img", disable=not main, dynamic_ncols=True)
+        deadline = tick_start + cfg.minutes * 60 if cfg.minutes else None
         while self.nimg < total:
             stats = self.train_step(first.pop() if first else next(batches))
             bar.update(cfg.batch)
             for k, v in stats.items():
                 sums.setdefault(k, []).append(v)
-            done = self.nimg >= total
+            out_of_time = deadline is not None and self._past(deadline)
+            done = self.nimg >= total or out_of_time
             if done or self.nimg - tick_nimg >= cfg.tick_kimg * 1000:
                 ticks_done += 1
                 self._tick(sums, tick_nimg, tick_start, bar)
                 if done or ticks_done % cfg.snap_ticks == 0:
                     self._snapshot()
                 tick_nimg, tick_start, sums = self.nimg, time.time(), {}
+            if out_of_time:
+                if main:
+                    bar.write(f"stopped after {cfg.minutes:g} minutes at kimg {self.nimg / 1000:.3f} (--minutes)")
+                break
         bar.close()
+
+    def _past(self, deadline: float) -> bool:
+        """Whether the wall clock is past deadline; rank 0's clock decides for every rank, so all stop together."""
+        past = torch.tensor([time.time() >= deadline], dtype=torch.int32, device=self.device)
+        if self.dist.world_size > 1:
+            torch.distributed.broadcast(past, 0)
+        return bool(past.item())
 
     def _tick(self, sums: dict, tick_nimg: int, tick_start: float, bar: tqdm) -> None:
         if not self.dist.is_main:

@@ -1,13 +1,19 @@
-"""collect_ablation on hand-written metrics.json files (one run or one per seed)."""
+"""collect_ablation on hand-written metrics.json files (one run or one per seed), and the ablation script's
+seed layout. The script's training and resume paths take minutes even at KIMG=0.002 (four training and
+four measure processes), so its resume decision is tested through run_state (tests/train/test_run_files.py)."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from click.testing import CliRunner, Result
 
 from _scripts.eval import collect_ablation
 
+REPO = Path(__file__).resolve().parents[2]
 # back, front and 360 PSNR per seed: attention's back mean is higher, front_only's front mean is higher
 # although attention has the highest single front value (bold goes by the mean)
 BACK = {"attention": (25.0, 25.5, 26.3), "front_only": (22.0, 22.4, 22.9)}
@@ -116,3 +122,21 @@ def test_a_missing_seed_file_is_one_line(tmp_path):
         assert result.exit_code == 2 and len(lines) == 1, result.output
         assert lines[0].endswith(f"{tmp_path}: no metrics.json for front_only/seed1")
 
+
+def test_ablation_script_keeps_measured_seeds_and_collects_them(body_root, tmp_path):
+    """Every run already measured: the script walks the seed layout, keeps each one and writes the table."""
+    out = tmp_path / "out"
+    seeded(out / "metrics", seeds=(0, 1))
+    env = dict(os.environ, OUT=str(out), DATA=str(body_root), SEEDS="0 1", CONFIGS="attention front_only",
+               VERSUS="attention:front_only", PYTHON=sys.executable, PROJECT_DN=str(REPO), OMP_NUM_THREADS="1")
+    result = subprocess.run(["sh", str(REPO / "_train/eg3dc/runs/ablations_synth.sh")], env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    for tag, folder in (("attention_s0", "attention/seed0"), ("attention_s1", "attention/seed1"),
+                        ("front_only_s0", "front_only/seed0"), ("front_only_s1", "front_only/seed1")):
+        assert f"== {tag}: {out}/metrics/{folder}/metrics.json exists, kept" in result.stdout
+    table = (out / "ablation.md").read_text()
+    assert "| attention | attention | pat | on | **25.25 ± 0.35** |" in table  # 25.0 and 25.5: sd 0.5 / sqrt(2)
+    assert "| white (no model) |" in table  # the reference rows, on DATA
+    assert "- attention − front_only, back PSNR: +3.05 dB mean (seeds 0/1: +3.00/+3.10), min +3.00\n" in table
+    assert not (out / "runs").exists() and not (out / "data").exists()  # nothing trained, no dataset made

@@ -1,6 +1,6 @@
-"""What a run leaves on disk: every snapshot of a short run kept and resolvable by query, one
-metrics.jsonl line per tick across a resume (which also removes the temporary files of a killed run), and
-no run folder for a dataset that cannot be read."""
+"""What a run leaves on disk: every snapshot of a short run kept and resolvable by query, whether a run
+folder is new, to resume or done, one metrics.jsonl line per tick across a resume (which also removes the
+temporary files of a killed run), and no run folder for a dataset that cannot be read."""
 import json
 import shutil
 from pathlib import Path
@@ -12,7 +12,7 @@ from _train.train import main
 from training.train.loop import TrainConfig, Trainer
 from training.train.loss import LossConfig
 from training.train.runs import resolve_inferquery
-from training.train.snapshot import list_snapshots, load_snapshot, resolve_snapshot
+from training.train.snapshot import list_snapshots, load_snapshot, resolve_snapshot, run_state
 
 
 @pytest.fixture(autouse=True)
@@ -55,6 +55,18 @@ def test_snapshots_within_one_kimg_are_all_kept_and_resolvable(short_run):
     assert resolve_inferquery("short-00000-0", short_run.parents[1]) == snaps[0]  # KIMG digits as before
     assert {"samples-000000.png", "samples-000000.004.png", "samples-000000.006.png"} <= {
         p.name for p in short_run.iterdir()}
+
+
+def test_run_state_reads_the_images_of_the_newest_snapshot(short_run, tmp_path):
+    """What ablations_synth.sh does with a run folder. The first snapshot's plain name says kimg 0; the 2
+    images it holds decide."""
+    assert [run_state(short_run, kimg) for kimg in (0.005, 0.006, 0.007)] == ["done", "done", "resume"]
+    first = tmp_path / "first" / "00000"
+    first.mkdir(parents=True)
+    shutil.copy(short_run.parent / "after_step1.pt", first / "network-snapshot-000000.pt")
+    assert [run_state(first, kimg) for kimg in (0.002, 0.003)] == ["done", "resume"]
+    (first / "network-snapshot-000000.pt").unlink()
+    assert run_state(first, 0.002) == "new" == run_state(tmp_path / "missing", 0.002)
 
 
 def test_resume_drops_the_metrics_of_redone_ticks_and_a_torn_line(body_root, short_run, tmp_path):

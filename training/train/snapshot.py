@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import re
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -71,6 +72,16 @@ def resolve_snapshot(path: Path) -> Path:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: snapshot not found")
     return path
+
+
+def run_state(run_dir: Path, kimg: float) -> Literal["new", "resume", "done"]:
+    """Whether a run folder has no snapshot yet ('new'), its newest snapshot is short of kimg ('resume') or
+    has reached it ('done'): what a script that continues an interrupted study does next. The images are
+    read from the snapshot, since its name may give whole kimg only."""
+    snaps = list_snapshots(run_dir)
+    if not snaps:
+        return "new"
+    return "resume" if load_snapshot(snaps[-1])["progress"]["nimg"] < int(kimg * 1000) else "done"
 
 
 def load_snapshot(path: Path, map_location: str | torch.device = "cpu") -> dict:

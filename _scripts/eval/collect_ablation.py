@@ -71,8 +71,9 @@ def _rgba(path: Path, res: int):
     return F.interpolate(x, size=(res, res), mode="nearest-exact") if x.shape[-1] != res else x
 
 
-def reference_rows(data: Path, res: int) -> dict[str, dict]:
-    """Model-free rows (see the module help) in metrics.json's shape, means over test characters."""
+def reference_rows(data: Path, res: int, limit: int | None = None) -> dict[str, dict]:
+    """Model-free rows (see the module help) in metrics.json's shape, means over the first `limit` test
+    characters (all by default; the runs' count, as measure --limit takes the split's first ones)."""
     import torch
     from training.metrics.image import protocol_psnr, protocol_ssim
     renders = data / "renders"
@@ -81,6 +82,7 @@ def reference_rows(data: Path, res: int) -> dict[str, dict]:
     if len(rendersets) != 1 or len(tests) != 1:
         raise ValueError(f"{data}: --reference needs one renderset and one test split list")
     rs, ids = rendersets[0], [ln.split(",")[0].strip() for ln in tests[0].read_text().splitlines() if ln.strip()]
+    ids = ids[:limit]
 
     def white(x):
         return x[:, :3] * x[:, 3:] + 1 - x[:, 3:]
@@ -226,7 +228,8 @@ def main(metrics: Path, configs: str, versus: tuple[str, ...], out: Path | None,
     if out is not None:
         writable_folder(out.parent)
     rows = {n: {s: json.loads(f.read_text()) for s, f in runs.items()} for n, runs in files.items()}
-    text = table(rows, reference_rows(reference, res) if reference is not None else None, pairs)
+    measured = next(iter(next(iter(rows.values())).values()))["characters"]
+    text = table(rows, reference_rows(reference, res, measured) if reference is not None else None, pairs)
     click.echo(text, nl=False)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)

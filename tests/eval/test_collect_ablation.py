@@ -140,3 +140,27 @@ def test_ablation_script_keeps_measured_seeds_and_collects_them(body_root, tmp_p
     assert "| white (no model) |" in table  # the reference rows, on DATA
     assert "- attention − front_only, back PSNR: +3.05 dB mean (seeds 0/1: +3.00/+3.10), min +3.00\n" in table
     assert not (out / "runs").exists() and not (out / "data").exists()  # nothing trained, no dataset made
+
+
+def test_reference_rows_score_the_measured_characters_only(body_root, tmp_path):
+    """The model-free rows cover the first `limit` test characters, as measure --limit does: with a second
+    character appended to the split list, limit 1 scores exactly what the one-character list scores, and
+    no limit scores something else. Known answer: 'white' against a view is the PSNR of a white image."""
+    import shutil
+
+    import torch
+
+    from training.metrics.image import protocol_psnr
+    root = tmp_path / "data"
+    shutil.copytree(body_root, root)
+    test_csv = next((root / "subsets").glob("*_test.csv"))
+    val_id = next((root / "subsets").glob("*_val.csv")).read_text().split()[0]
+    one = collect_ablation.reference_rows(root, 32)
+    test_csv.write_text(test_csv.read_text().rstrip("\n") + f"\n{val_id}\n")  # the val character has the grid too
+    assert collect_ablation.reference_rows(root, 32, limit=1) == one
+    assert collect_ablation.reference_rows(root, 32)["white (no model)"] != one["white (no model)"]
+    test_id = test_csv.read_text().split()[0]
+    front = collect_ablation._rgba(next(root.glob(f"renders/*/ortho/{test_id[-1]}/{test_id}/front.png")), 32)
+    true = (front[:, :3] * front[:, 3:] + 1 - front[:, 3:]).mul(255).round().div(255)
+    expected = protocol_psnr(torch.ones_like(true), true).mean().item()
+    assert abs(one["white (no model)"]["subsets"]["front"]["psnr"] - expected) < 1e-6

@@ -7,7 +7,7 @@
 # The fusion study (attention vs front_only, concat and mean; 3 seeds each at the CPU recipe, about an
 # hour per run: 12 runs, run it in as many pieces as you like):
 #
-#   OUT=out/fusion DATA=/path/to/synth64 SEEDS="0 1 2" CONFIGS="attention front_only concat mean" KIMG=5.8 \
+#   OUT=out/fusion DATA=/path/to/synth64 SEEDS="0 1 2" CONFIGS="attention front_only concat mean" KIMG=5.8 LIMIT=32 \
 #       BATCH=1 FLAGS="--no-sr $(cat _train/eg3dc/runs/recipe_cpu.flags)" \
 #       VERSUS="attention:front_only attention:concat attention:mean" sh _train/eg3dc/runs/ablations_synth.sh
 #
@@ -38,6 +38,7 @@
 #   DEVICE   cpu | cuda (default cpu)
 #   CONFIGS  which configurations, space separated (default all six:
 #            attention front_only concat mean no_encoder no_mask_d)
+#   LIMIT    measure only the first LIMIT test characters (default: all; docs/RESULTS.md's benchmark: 32)
 #   VERSUS   "A:B ..." pairs for collect_ablation --versus: a line per pair with A's back PSNR minus B's,
 #            per seed, its mean and minimum
 #   FORCE=1  retrain from scratch and remeasure every run, finished or not
@@ -132,7 +133,7 @@ print(run_state(sys.argv[1], float(sys.argv[2])))' "$run" "$kimg")
         query="$name-00000-$(basename "$snapshot" .pt | sed 's/network-snapshot-//')"
         echo "== $tag: measuring $query on the test split"
         "$py" -m _scripts.eval.measure --inferquery "$query" --runs "$runs" --data "$data" --out "$metrics" \
-            --res 64 --device "$device" > "$out/logs/$tag-measure.log" 2>&1 \
+            --res 64 --device "$device" ${LIMIT:+--limit "$LIMIT"} > "$out/logs/$tag-measure.log" 2>&1 \
             || { tail -n 20 "$out/logs/$tag-measure.log" >&2; exit 1; }
         t2=$(date +%s)
         echo "$tag $state train_s $((t1 - t0)) measure_s $((t2 - t1))" | tee -a "$out/logs/times.txt"

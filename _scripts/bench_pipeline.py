@@ -164,7 +164,8 @@ def bench_frozen_phases(ctx: BenchContext) -> dict:
     """Seconds per G step (G_main) and D step (D_main), other network frozen vs trainable, interleaved;
     and the gradient bytes each phase all-reduces under DDP (one module over G and D before, the trained
     network's own module now)."""
-    from training.train.loop import TrainConfig, Trainer
+    from training.train.config import TrainConfig
+    from training.train.loop import Trainer
     from training.train.presets import model_config
 
     on_cuda = ctx.device.type == "cuda"
@@ -198,7 +199,8 @@ def bench_frozen_phases(ctx: BenchContext) -> dict:
 
 def bench_train(ctx: BenchContext) -> dict:
     """Training images per second (all four phases, lazy regularisers at their intervals)."""
-    from training.train.loop import TrainConfig, Trainer
+    from training.train.config import TrainConfig
+    from training.train.loop import Trainer
 
     results = {}
     for preset, batch, steps in TRAIN_SIZES[ctx.size]:

@@ -32,7 +32,11 @@ def step_result(preset: str, step: str, neural: int | None, sr_hidden: int | Non
     from training.data.layout import PRESETS
     from training.model.discriminator import DualDiscriminator
     from training.model.triplane import NovaGenerator
-    from training.train.loop import TrainConfig
+    try:  # the trainer's settings (in training.train.loop, without device defaults, before config.py)
+        from training.train.config import TrainConfig, effective_render_chunk
+    except ImportError:
+        from training.train.loop import TrainConfig
+        effective_render_chunk = None
     from training.train.presets import model_config
 
     torch.manual_seed(0)
@@ -43,12 +47,9 @@ def step_result(preset: str, step: str, neural: int | None, sr_hidden: int | Non
     if sr_hidden is not None:
         g = replace(g, sr=replace(g.sr, hidden_channels=sr_hidden, input_resolution=128))
     chunk = render_chunk
-    if chunk < 0:  # the trainer default's on CPU (by device since effective_render_chunk; a number before it)
-        try:
-            from training.train.loop import effective_render_chunk
-            chunk = effective_render_chunk(TrainConfig.render_chunk, torch.device("cpu"))
-        except ImportError:
-            chunk = getattr(TrainConfig, "render_chunk", 0)
+    if chunk < 0:  # the trainer default's on CPU
+        chunk = (effective_render_chunk(TrainConfig.render_chunk, torch.device("cpu")) if effective_render_chunk
+                 else getattr(TrainConfig, "render_chunk", 0))
     if chunk:
         g = replace(g, render=replace(g.render, chunk=chunk, recompute=True))
     label = PRESETS[mc.data_preset].ortho_params("front").label()[None].float()

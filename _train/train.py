@@ -34,7 +34,8 @@ from training.data.layout import PRESETS as DATA_PRESETS
 from training.model.encoder import EncoderKind
 from training.model.fusion import FusionMode
 from training.train.distributed import Device, uses_cuda
-from training.train.loop import CPU_RENDER_CHUNK, AmpMode, TrainConfig, resumed_config, train
+from training.train.config import CPU_RENDER_CHUNK, AmpMode, TrainConfig, resumed_config
+from training.train.loop import train
 from training.data.mix import parse_weights
 from training.train.loss import LossConfig
 from training.train.presets import MODEL_PRESETS

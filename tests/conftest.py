@@ -49,7 +49,8 @@ def tiny_snapshot(body_root, tmp_path_factory) -> Path:
     import torch
 
     from training.train.loss import LossConfig
-    from training.train.loop import TrainConfig, Trainer
+    from training.train.config import TrainConfig
+    from training.train.loop import Trainer
 
     run_dir = tmp_path_factory.mktemp("runs") / "tiny_test" / "00000"
     threads = torch.get_num_threads()

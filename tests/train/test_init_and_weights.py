@@ -6,7 +6,8 @@ import torch
 
 from training.metrics import weights
 from training.model.discriminator import DualDiscriminator
-from training.train.loop import TrainConfig, Trainer
+from training.train.config import TrainConfig
+from training.train.loop import Trainer
 from training.train.loss import LossConfig
 from training.train.presets import model_config
 from training.train.snapshot import init_discriminator, load_snapshot

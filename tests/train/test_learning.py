@@ -12,7 +12,8 @@ import torch
 from training.data.dataset import DatasetConfig, NovaHumanDataset
 from training.metrics.image import psnr
 from training.train.loss import LossConfig
-from training.train.loop import TrainConfig, Trainer
+from training.train.config import TrainConfig
+from training.train.loop import Trainer
 
 
 @pytest.fixture(scope="module")

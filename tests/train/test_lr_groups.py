@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from tests.train.conftest import full_structure_tiny
-from training.train.loop import TrainConfig, Trainer
+from training.train.config import TrainConfig
+from training.train.loop import Trainer
 from training.train.loss import LossConfig
 
 

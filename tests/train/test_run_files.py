@@ -9,7 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from _train.train import main
-from training.train.loop import TrainConfig, Trainer
+from training.train.config import TrainConfig
+from training.train.loop import Trainer
 from training.train.loss import LossConfig
 from training.train.runs import resolve_inferquery
 from training.train.snapshot import list_snapshots, load_snapshot, resolve_snapshot, run_state

@@ -11,7 +11,8 @@ from training.train import snapshot as snapshot_mod
 from training.train.distributed import GlobalBatchSampler
 from training.train.loss import LossConfig
 from training.train.snapshot import list_snapshots, load_snapshot
-from training.train.loop import CPU_RENDER_CHUNK, TrainConfig, Trainer, effective_render_chunk
+from training.train.config import CPU_RENDER_CHUNK, TrainConfig, effective_render_chunk
+from training.train.loop import Trainer
 
 # intervals of 2 so that both lazy regularisers run on both sides of a resume
 FAST_LOSS = LossConfig(density_reg_interval=2, r1_interval=2, density_reg_points=64)

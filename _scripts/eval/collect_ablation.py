@@ -56,9 +56,14 @@ def value(results: dict, section: str, key: str) -> float | None:
 
 
 def train_config(results: dict) -> dict:
-    """The run's config.json next to the measured snapshot ({} when it is gone)."""
+    """The run's config.json next to the measured snapshot ({} when it is gone), its kimg the images the
+    measured snapshot was trained on where measure recorded them (a run stopped by --minutes, or measured
+    at an earlier snapshot, trained less than its configured length)."""
     path = Path(results.get("snapshot_path", "")).parent / "config.json"
-    return json.loads(path.read_text()) if path.is_file() else {}
+    cfg = json.loads(path.read_text()) if path.is_file() else {}
+    if results.get("trained_images") is not None:
+        cfg["kimg"] = results["trained_images"] / 1000
+    return cfg
 
 
 def _rgba(path: Path, res: int):

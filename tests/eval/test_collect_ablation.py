@@ -20,7 +20,8 @@ BACK = {"attention": (25.0, 25.5, 26.3), "front_only": (22.0, 22.4, 22.9)}
 FRONT = {"attention": (20.0, 21.0, 22.0), "front_only": (21.5, 21.5, 21.5)}
 
 
-def write_run(folder: Path, fusion: str, back: float, front: float, seed: int, kimg: float = 5.8) -> None:
+def write_run(folder: Path, fusion: str, back: float, front: float, seed: int, kimg: float = 5.8,
+              trained_images: int | None = None) -> None:
     """A metrics.json in measure's shape, its snapshot_path in a run folder whose config.json has the settings."""
     run = folder / "run"
     run.mkdir(parents=True)
@@ -30,7 +31,7 @@ def write_run(folder: Path, fusion: str, back: float, front: float, seed: int, k
                "360": {"images": 24, "psnr": 20.0, "ssim": 60.0}}
     (folder / "metrics.json").write_text(json.dumps({
         "subsets": subsets, "geometry": {}, "characters": 2, "protocol": "standard", "resolution": 64,
-        "snapshot_path": str(run / "network-snapshot-000005.800.pt")}))
+        "snapshot_path": str(run / "network-snapshot-000005.800.pt"), "trained_images": trained_images}))
 
 
 def seeded(root: Path, seeds: tuple[int, ...] = (0, 1, 2)) -> Path:
@@ -100,6 +101,16 @@ def test_single_runs_keep_the_plain_table(tmp_path):
         "- all runs: kimg 2.4, batch 1, seed 0, preset tiny\n"
         "- test split: 2 character(s), 24 '360' image(s), standard protocol, images compared at 64 px\n"
         "- attention − concat, back PSNR: +1.26 dB mean (one run: +1.26), min +1.26\n")
+
+
+def test_length_is_what_the_measured_snapshot_trained(tmp_path):
+    """A run configured for 50 kimg but stopped by --minutes at 5871 images shows 5.871, not 50; so the two
+    runs below, configured differently, trained the same length and no warning is given."""
+    write_run(tmp_path / "a", "attention", 25.0, 25.0, 0, kimg=50.0, trained_images=5871)
+    write_run(tmp_path / "b", "concat", 24.0, 25.0, 0, kimg=5.871, trained_images=5871)
+    result = run("--metrics", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "- all runs: kimg 5.871, batch 1, seed 0, preset tiny\n" in result.output
 
 
 def test_differing_settings_still_warn(tmp_path):

@@ -58,6 +58,7 @@ def test_measure_writes_table_and_json(measured, body_root, solid_snapshot):
     data = json.loads((out / "metrics.json").read_text())
     assert data["protocol"] == "standard" and data["snapshot"] == QUERY
     assert data["snapshot_path"] == str(solid_snapshot) and data["data"] == str(body_root)
+    assert data["trained_images"] == 4  # the fixture's run: kimg 0.004 (its snapshot's progress)
     assert data["split"] == "test" and data["characters"] == 1 and data["preset"] == "body"
     assert list(data["subsets"]) == list(SUBSETS)
     counts = {s: row["images"] for s, row in data["subsets"].items()}

@@ -267,6 +267,7 @@ def measure(snapshot: Path, name: str, data: Path, preset: str | None, split: st
                    f"{gen.G.cfg.sr.img_resolution} px, surface points at the true xyza images' {ds.cfg.resolution} px")
     return {"protocol": protocol, "protocol_text": PROTOCOL_TEXT[protocol], "common_text": COMMON_TEXT.format(res=res),
             "render_text": render_text, "samples_per_ray": [rc.n_coarse, rc.n_fine],
-            "snapshot": name, "snapshot_path": str(snapshot), "data": str(data), "preset": preset,
+            "snapshot": name, "snapshot_path": str(snapshot), "trained_images": gen.images, "data": str(data),
+            "preset": preset,
             "renderset": ds.rs.name, "split": split, "characters": count, "resolution": res,
             "subsets": subsets, "geometry": geometry, "unavailable": dict(nets.missing), "notes": notes}

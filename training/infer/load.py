@@ -32,6 +32,8 @@ class LoadedGenerator:
     """The model config as stored in the snapshot (the trained render settings)."""
     train_config: dict
     path: Path
+    images: int | None = None
+    """Images it was trained on (a snapshot's progress, a release's record); None where the file has neither."""
 
 
 def load_generator(path: Path, device: torch.device | str = "cpu",
@@ -47,4 +49,5 @@ def load_generator(path: Path, device: torch.device | str = "cpu",
     except RuntimeError as exc:
         raise ValueError(f"{path}: G_ema does not match its stored model config ({str(exc).splitlines()[1].strip()})") from None
     cfg = json.loads(state["train_config"])
-    return LoadedGenerator(G=G, model=mc, train_config=cfg, path=Path(path))
+    images = (state.get("progress") or state.get("release") or {}).get("nimg")
+    return LoadedGenerator(G=G, model=mc, train_config=cfg, path=Path(path), images=images)

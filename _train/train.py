@@ -16,7 +16,7 @@ run folder (its newest snapshot) or a snapshot file and continues in that folder
 stopped, with the snapshot's training config: --kimg, --minutes, --tick, --snap, --workers, --device and
 --full-check may change; any other flag that differs from the snapshot's value is refused (exit 2)
 unless --override-config, and even then the flags that shape the networks (--preset, --fusion,
---encoder, --mask-d, --sr, --use-features). --resume-d starts D of a new run from a snapshot or a D
+--encoder, --mask-d, --sr, --use-features, --neural-res). --resume-d starts D of a new run from a snapshot or a D
 state dict (never downloaded). Ablations are switches: --fusion, --encoder, --no-mask-d, --no-sr.
 Exit codes: 0 done, 1 the work failed (out of memory, disk full), 2 bad usage or bad input (README).
 """
@@ -79,6 +79,8 @@ def given_fields(ctx: click.Context) -> dict[str, str]:
 @click.option("--encoder", type=click.Choice(get_args(EncoderKind)), default=TrainConfig.encoder)
 @click.option("--mask-d/--no-mask-d", default=TrainConfig.mask_d, help="Discriminator mask branch.")
 @click.option("--sr/--no-sr", "superresolution", default=TrainConfig.superresolution, help="Super-resolution module.")
+@click.option("--neural-res", "neural_resolution", type=click.IntRange(min=8), default=TrainConfig.neural_resolution,
+              help="G's render size, rays per side (default: the preset's: tiny/small 32, body/head 96).")
 @click.option("--use-features", is_flag=True, help="Add the dataset's ortho_katepca_chonk features at 8x8.")
 @click.option("--render-chunk", type=click.IntRange(min=0), default=TrainConfig.render_chunk,
               help=f"G renders N rays per chunk, each recomputed in backward: less memory (0: all rays at once; "
@@ -120,7 +122,7 @@ def given_fields(ctx: click.Context) -> dict[str, str]:
 def main(name: str, data: tuple[Path, ...], data_weights: str, preset: str, data_preset: str, outdir: Path | None,
          batch: int, kimg: float, minutes: float,
          tick_kimg: float, snap_ticks: int, fusion: str, encoder: str, mask_d: bool, superresolution: bool,
-         use_features: bool, render_chunk: int, recon_warmup_kimg: float, views_per_item: int, recon_random_views: bool, lr_g: float,
+         use_features: bool, neural_resolution: int | None, render_chunk: int, recon_warmup_kimg: float, views_per_item: int, recon_random_views: bool, lr_g: float,
          lr_d: float, betas: tuple[float, float], l1_weight: float, lpips_weight: float, alpha_weight: float,
          xyz_weight: float, gamma: float, gamma_mask: float, resume: Path | None,
          override_config: bool, resume_d: str, strict: bool, full_check: bool, seed: int, workers: int, device: str,
@@ -140,7 +142,7 @@ def main(name: str, data: tuple[Path, ...], data_weights: str, preset: str, data
                       data_weights=weights, recon_warmup_kimg=recon_warmup_kimg, views_per_item=views_per_item,
                       preset=preset, data_preset=data_preset, fusion=fusion,
                       encoder=encoder, mask_d=mask_d, superresolution=superresolution, use_features=use_features,
-                      render_chunk=render_chunk,
+                      neural_resolution=neural_resolution, render_chunk=render_chunk,
                       batch=batch, kimg=kimg, minutes=minutes, tick_kimg=tick_kimg, snap_ticks=snap_ticks,
                       lr_g=lr_g, lr_d=lr_d,
                       betas=betas,

@@ -209,6 +209,25 @@ def test_body_and_head_presets_are_the_papers_run():
         assert (g.neural_resolution, g.sr.input_resolution, g.sr.hidden_channels) == (96, 128, 16), preset
 
 
+def test_neural_resolution_replaces_the_presets_render_size(body_root, tmp_path):
+    """--neural-res: tiny's SR takes the render as it is, so its input follows; body's resizes the render to
+    128 first and keeps that; the render and the raw targets of a training step are at the new size."""
+    from training.train.presets import model_config
+
+    tiny = model_config("tiny", neural_resolution=64).generator
+    assert (tiny.neural_resolution, tiny.sr.input_resolution) == (64, 64)
+    body = model_config("body", neural_resolution=64).generator
+    assert (body.neural_resolution, body.sr.input_resolution) == (64, 128)
+    with pytest.raises(ValueError, match="outside 8..64"):
+        model_config("tiny", neural_resolution=128)
+    trainer = Trainer(_cfg(body_root, tmp_path, neural_resolution=16, superresolution=False))
+    trainer.train_step(next(iter(trainer.loader())))
+    from training.data.layout import PRESETS
+    label = PRESETS["body"].ortho_params("front").label()[None].float()
+    out = trainer.G_ema(*(torch.zeros(1, 3, 64, 64),) * 2, label)
+    assert out.image_raw.shape[-1] == 16 and out.image.shape[-1] == 64
+
+
 def test_resume_builds_the_snapshots_networks_not_the_presets(body_root, tmp_path):
     """A snapshot trained with other network sizes than its preset has now (here a wider SR) resumes."""
     from dataclasses import replace

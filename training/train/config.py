@@ -19,7 +19,7 @@ from training.train.presets import ModelPreset
 AmpMode = Literal["auto", "bf16", "off"]  # the --amp choices
 RUN_LENGTH_FIELDS = ("kimg", "minutes", "tick_kimg", "snap_ticks", "workers", "device", "full_check")  # a resume may change these freely
 # the networks' shapes follow these: a snapshot's weights fit only its own values, even with --override-config
-NETWORK_FIELDS = ("preset", "fusion", "encoder", "mask_d", "superresolution", "use_features")
+NETWORK_FIELDS = ("preset", "fusion", "encoder", "mask_d", "superresolution", "use_features", "neural_resolution")
 
 
 @dataclass
@@ -34,6 +34,8 @@ class TrainConfig:
     encoder: EncoderKind = "pat"
     mask_d: bool = True
     superresolution: bool = True
+    neural_resolution: int | None = None  # G's render size (rays per side); None: the preset's (tiny/small 32,
+    # body/head the paper's 96). At 64 px without super-resolution a 32^2 render caps PSNR (docs/RESULTS.md)
     use_features: bool = False
     batch: int = 4  # global batch over all processes
     kimg: float = 1.0  # length of training in thousands of images

@@ -66,7 +66,8 @@ class Trainer:
         self.autocast = cfg.amp == "bf16" or (cfg.amp == "auto" and self.device.type == "cuda")
         self.run_dir = Path(cfg.run_dir)
         torch.manual_seed(cfg.seed)  # the same initial networks on every rank
-        mc = model or model_config(cfg.preset, cfg.fusion, cfg.encoder, cfg.mask_d, cfg.superresolution)
+        mc = model or model_config(cfg.preset, cfg.fusion, cfg.encoder, cfg.mask_d, cfg.superresolution,
+                                   cfg.neural_resolution)
         mc = replace(mc, generator=replace(mc.generator, use_precomputed_features=cfg.use_features))
         chunk = effective_render_chunk(cfg.render_chunk, self.device)
         if chunk:

@@ -7,7 +7,7 @@ modules; their choices are the Literal types of the model configs (FusionMode, E
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, get_args
 
 from training.model.backbone import BackboneConfig
@@ -43,8 +43,11 @@ class ModelConfig:
 
 
 def model_config(preset: ModelPreset, fusion: FusionMode = "attention", encoder: EncoderKind = "pat",
-                 mask_d: bool = True, superresolution: bool = True) -> ModelConfig:
-    """The networks of a preset with the ablation switches applied."""
+                 mask_d: bool = True, superresolution: bool = True,
+                 neural_resolution: int | None = None) -> ModelConfig:
+    """The networks of a preset with the ablation switches applied; neural_resolution replaces the preset's
+    render size (super-resolution's input follows where the preset feeds it the render as it is: tiny and
+    small; body and head resize the render to 128 first and keep doing so)."""
     if preset not in MODEL_PRESETS:
         raise ValueError(f"unknown model preset {preset!r}; choose one of {', '.join(MODEL_PRESETS)}")
     data = DATA_PRESETS["head" if preset == "head" else "body"]
@@ -74,6 +77,12 @@ def model_config(preset: ModelPreset, fusion: FusionMode = "attention", encoder:
         disc = DiscriminatorConfig(img_resolution=img, mask_d=mask_d)
         n_coarse = n_fine = 48
         fusion_cfg = FusionConfig(mode=fusion, plane_channels=plane_channels, direction_prior=DIRECTION_PRIOR)
+    if neural_resolution is not None:
+        if not 8 <= neural_resolution <= img:
+            raise ValueError(f"neural resolution {neural_resolution} is outside 8..{img} (the {preset} preset's images)")
+        if sr.input_resolution == neural:
+            sr = replace(sr, input_resolution=neural_resolution)
+        neural = neural_resolution
     gen = GeneratorConfig(box_warp=data.boxwarp, near=data.near, far=data.far, neural_resolution=neural,
                           backbone=backbone, encoder=enc, fusion=fusion_cfg,
                           decoder=DecoderConfig(in_dim=fusion_cfg.out_dim, drawing_colour=True), drawing_colour=True,

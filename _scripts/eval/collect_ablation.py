@@ -23,6 +23,9 @@ and its minimum.
 'white' (background only), 'flat silhouette' (the true alpha filled with the view's mean colour:
 an oracle for silhouette and colour with no detail) and 'mirrored front' (the true front image
 flipped as the back view: the best a model can do that assumes the back looks like the front).
+--render-res R adds 'best R^2 render': for each true view the image at R x R whose bilinear upsampling
+(what G does without super-resolution) is closest to it, upsampled: the most any model rendering at R x R
+can score.
 
 Exit status: 0, or 2 (one line on stderr) when a metrics.json (of a configuration or of one of its seed
 folders) or the --reference data is missing, or a --versus pair is not two configurations with the same
@@ -76,7 +79,19 @@ def _rgba(path: Path, res: int):
     return F.interpolate(x, size=(res, res), mode="nearest-exact") if x.shape[-1] != res else x
 
 
-def reference_rows(data: Path, res: int, limit: int | None = None) -> dict[str, dict]:
+def best_upsampled(true, low: int):
+    """The (B, C, n, n) images' least-squares fit by a low x low image upsampled bilinearly, upsampled.
+    Bilinear resizing is separable, U (n, low) per axis, so the fit is pinv(U) T pinv(U)^T."""
+    import torch
+    import torch.nn.functional as F
+    up = F.interpolate(torch.eye(low, dtype=true.dtype)[:, None], size=true.shape[-1], mode="linear",
+                       align_corners=False)[:, 0].T
+    fit = torch.linalg.pinv(up)
+    return up @ (fit @ true @ fit.T) @ up.T
+
+
+def reference_rows(data: Path, res: int, limit: int | None = None,
+                   render_res: int | None = None) -> dict[str, dict]:
     """Model-free rows (see the module help) in metrics.json's shape, means over the first `limit` test
     characters (all by default; the runs' count, as measure --limit takes the split's first ones)."""
     import torch
@@ -115,6 +130,8 @@ def reference_rows(data: Path, res: int, limit: int | None = None) -> dict[str, 
             true = white(x)
             add("white (no model)", subset, torch.ones_like(true), true)
             add("flat silhouette (oracle)", subset, flat(x), true)
+            if render_res is not None:
+                add(f"best {render_res}^2 render (oracle)", subset, best_upsampled(true, render_res), true)
         add("mirrored front (oracle)", "back", white(views["front"]).flip(-1), white(views["back"]))
     return {row: {"subsets": {s: {m: sum(v) / len(v) for m, v in c.items()} for s, c in subsets.items()},
                   "geometry": {}} for row, subsets in scores.items()}
@@ -217,8 +234,10 @@ def run_files(folder: Path) -> dict[int | None, Path]:
 @click.option("--reference", type=click.Path(path_type=Path), default=None, metavar="DATA",
               help="add the model-free reference rows, scored on DATA's test split")
 @click.option("--res", type=int, default=64, help="resolution of the reference rows (measure's --res)")
+@click.option("--render-res", type=click.IntRange(min=1), default=None, metavar="R",
+              help="with --reference: add the ceiling of a render at R x R upsampled bilinearly")
 def main(metrics: Path, configs: str, versus: tuple[str, ...], out: Path | None, reference: Path | None,
-         res: int) -> None:
+         res: int, render_res: int | None) -> None:
     """Print (and with --out write) the table of the configurations under --metrics."""
     names = configs.split() or sorted({p.relative_to(metrics).parts[0] for p in
                                        (*metrics.glob("*/metrics.json"), *metrics.glob("*/seed*/metrics.json"))})
@@ -234,7 +253,8 @@ def main(metrics: Path, configs: str, versus: tuple[str, ...], out: Path | None,
         writable_folder(out.parent)
     rows = {n: {s: json.loads(f.read_text()) for s, f in runs.items()} for n, runs in files.items()}
     measured = next(iter(next(iter(rows.values())).values()))["characters"]
-    text = table(rows, reference_rows(reference, res, measured) if reference is not None else None, pairs)
+    references = reference_rows(reference, res, measured, render_res) if reference is not None else None
+    text = table(rows, references, pairs)
     click.echo(text, nl=False)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)

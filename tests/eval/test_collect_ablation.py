@@ -175,3 +175,23 @@ def test_reference_rows_score_the_measured_characters_only(body_root, tmp_path):
     true = (front[:, :3] * front[:, 3:] + 1 - front[:, 3:]).mul(255).round().div(255)
     expected = protocol_psnr(torch.ones_like(true), true).mean().item()
     assert abs(one["white (no model)"]["subsets"]["front"]["psnr"] - expected) < 1e-6
+
+
+def test_best_upsampled_is_the_least_squares_render():
+    """Known answers: an image that is a bilinear upsampling of an 8x8 one is returned as it is; for any other,
+    the fit is at least as close as upsampling its area-downsampled image, and the residual is orthogonal to
+    every upsampled 8x8 image (the normal equations of least squares)."""
+    import torch
+    import torch.nn.functional as F
+
+    gen = torch.Generator().manual_seed(0)
+    low = torch.rand(2, 3, 8, 8, generator=gen, dtype=torch.float64)
+    exact = F.interpolate(low, size=16, mode="bilinear", align_corners=False)
+    assert torch.allclose(collect_ablation.best_upsampled(exact, 8), exact, atol=1e-10)
+    true = torch.rand(2, 3, 16, 16, generator=gen, dtype=torch.float64)
+    best = collect_ablation.best_upsampled(true, 8)
+    naive = F.interpolate(F.interpolate(true, size=8, mode="area"), size=16, mode="bilinear", align_corners=False)
+    assert (best - true).square().sum() < (naive - true).square().sum()
+    probe = F.interpolate(torch.rand(1, 1, 8, 8, generator=gen, dtype=torch.float64), size=16, mode="bilinear",
+                          align_corners=False)
+    assert ((best - true) * probe).sum((-1, -2)).abs().max() < 1e-10

@@ -128,13 +128,17 @@ def resolve_device(name: str) -> torch.device:
 
 
 def render_options(chunk_default: str) -> Callable:
-    """--batch, --chunk and --lowmem; chunk_default says what no --chunk means for the command."""
+    """--batch, --chunk, --lowmem and --carve; chunk_default says what no --chunk means for the command."""
     return _apply([
         click.option("--batch", type=click.IntRange(min=1), default=None,
                      help=f"cameras rendered per call (default {DEFAULT_BATCH}; 1 with --lowmem)"),
         click.option("--chunk", type=click.IntRange(min=1), default=None,
                      help=f"rays per camera per field call (default: {chunk_default}; {LOWMEM_CHUNK} with --lowmem)"),
         click.option("--lowmem", is_flag=True, help="lowest memory: one camera per call, small ray chunks (slower)"),
+        click.option("--carve/--no-carve", default=True, show_default=True,
+                     help="remove density where the front or back drawing shows background, so front and back "
+                          "silhouettes are the drawings' (training/model/carving.py); --no-carve renders the field "
+                          "as trained"),
     ])
 
 
@@ -195,7 +199,7 @@ class ImageModel:
 
 
 def load_image_model(inferquery: str | None, ckpt: Path | None, runs: Path | None, device: str, batch: int | None,
-                     chunk: int | None, lowmem: bool, samples: int | None, res: int | None, video: bool, frames: int,
+                     chunk: int | None, lowmem: bool, carve: bool, samples: int | None, res: int | None, video: bool, frames: int,
                      fps: float, mesh: bool, mesh_res: int, mesh_level: float | None,
                      mesh_formats: str, faces: int = DEFAULT_FACES, texture_size: int = DEFAULT_TEXTURE) -> ImageModel:
     """The generator of model_options and output_options (the inference settings; --samples overrides
@@ -204,7 +208,7 @@ def load_image_model(inferquery: str | None, ckpt: Path | None, runs: Path | Non
     path = snapshot_path(inferquery, ckpt, runs)
     dev = resolve_device(device)
     batch, chunk = render_batching(batch, chunk, lowmem, DEFAULT_CHUNK[dev.type])
-    loaded = load_generator(path, dev, InferenceSettings(samples=samples, chunk=chunk))
+    loaded = load_generator(path, dev, InferenceSettings(samples=samples, chunk=chunk, carve=carve))
     outputs = OutputOptions(size=res or loaded.G.cfg.sr.img_resolution, batch=batch, video=video, frames=frames,
                             fps=fps, mesh=mesh, mesh_res=mesh_res, mesh_level=mesh_level, mesh_formats=formats,
                             faces=faces, texture_size=texture_size)
@@ -283,7 +287,7 @@ def measure_options(dataset_default: str | None) -> Callable:
 
 def run_measure(inferquery: str | None, ckpt: Path | None, runs: Path | None, data: Path | None, dataset: str | None,
                 preset: str | None, split: str, limit: int | None, protocol: str, res: int, out: Path | None,
-                strict: bool, device: str, batch: int | None, chunk: int | None, lowmem: bool, alexnet: str | None,
+                strict: bool, device: str, batch: int | None, chunk: int | None, lowmem: bool, carve: bool, alexnet: str | None,
                 lpips_heads: str | None, clip: str | None, inception: str | None) -> None:
     """measure's and human_measure's body: resolve, check the output folder, load weights, measure, print
     and write (failures end the command as _scripts/errors.py says)."""
@@ -297,7 +301,7 @@ def run_measure(inferquery: str | None, ckpt: Path | None, runs: Path | None, da
     nets = load_feature_nets(alexnet, lpips_heads, clip, inception, strict, dev)
     results = measure(snapshot, name, Path(data) if data else default_data_root(),
                       preset or (DATASETS[dataset] if dataset else None), split, limit, protocol, res, nets,
-                      dev, batch, chunk)
+                      dev, batch, chunk, carve=carve)
     md, js = write_outputs(results, out)
     click.echo(format_markdown(results))
     click.echo(f"wrote {md} and {js}")

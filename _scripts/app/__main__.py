@@ -76,11 +76,13 @@ def serve(config_args: dict, host: str, port: int, workdir: Path | None) -> None
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="where jobs write their files (a temporary folder inside it, removed on exit; default: the "
                    "system's temporary folder)")
+@click.option("--carve/--no-carve", default=True, show_default=True,
+              help="remove density where a drawing shows background (front and back silhouettes are the drawings')")
 def main(host: str, port: int, inferquery: str | None, ckpt: Path | None, runs: Path | None, device: str, frames: int,
          fps: float, mesh_res: int, faces: int, texture_size: int, vrm: bool, res: int | None, samples: int | None,
-         max_upload_mb: float, workdir: Path | None) -> None:
+         max_upload_mb: float, workdir: Path | None, carve: bool) -> None:
     flags = with_released_model({"inferquery": inferquery, "ckpt": ckpt, "runs": runs})
-    serve({**flags, "device": device, "batch": None, "chunk": None, "lowmem": False, "samples": samples,
+    serve({**flags, "device": device, "batch": None, "chunk": None, "lowmem": False, "carve": carve, "samples": samples,
            "res": res, "video": True, "frames": frames, "fps": fps, "mesh": True, "mesh_res": mesh_res,
            "mesh_level": None, "mesh_formats": "glb", "faces": faces, "texture_size": texture_size, "vrm": vrm,
            "max_upload": int(max_upload_mb * 2 ** 20)}, host, port, workdir)

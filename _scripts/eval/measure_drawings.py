@@ -61,7 +61,7 @@ from training.infer.render import InferenceSettings
 @render_options(f"{DEFAULT_CHUNK['cuda']} on cuda, {DEFAULT_CHUNK['cpu']} on cpu, as reconstruct")
 def main(inferquery: str | None, ckpt: Path | None, runs: Path | None, reference_only: bool, data: Path,
          preset: str | None, split: str, limit: int | None, res: int, out: Path | None, device: str,
-         batch: int | None, chunk: int | None, lowmem: bool) -> None:
+         batch: int | None, chunk: int | None, lowmem: bool, carve: bool) -> None:
     loaded, name = None, "reference"
     if out is not None:
         writable_folder(out)
@@ -72,7 +72,7 @@ def main(inferquery: str | None, ckpt: Path | None, runs: Path | None, reference
         path = snapshot_path(inferquery, ckpt, runs)
         dev = resolve_device(device)
         batch, chunk = render_batching(batch, chunk, lowmem, DEFAULT_CHUNK[dev.type])
-        loaded, name = load_generator(path, dev, InferenceSettings(chunk=chunk)), query_name(path, inferquery)
+        loaded, name = load_generator(path, dev, InferenceSettings(chunk=chunk, carve=carve)), query_name(path, inferquery)
         if preset is not None and preset != loaded.model.data_preset:
             raise BadInput(f"--preset {preset}: the snapshot was trained with the {loaded.model.data_preset} preset")
     results = measure_drawings(data, split, limit, res, preset or (loaded.model.data_preset if loaded else "body"),

@@ -73,7 +73,7 @@ class TruthGenerator(torch.nn.Module):
     def mean_ws(self, batch: int) -> None:
         return None
 
-    def make_planes(self, front, back, ws, feat_front, feat_back, noise_mode) -> Planes:
+    def make_planes(self, front, back, ws, feat_front, feat_back, noise_mode, silhouettes=None) -> Planes:
         index = self.characters[front[0].numpy().tobytes()]
         return Planes(front=torch.full((1, 1), float(index)), back=None, ws=None)
 
@@ -120,7 +120,7 @@ def test_measure_of_the_truth_gives_the_known_scores(shift, body_root, monkeypat
     ground truth as the model: PSNR inf (or the shift's PSNR computed here from the files), SSIM 100 at
     no shift, chamfer 0 and F1 100 (the shift moves colours, not the surface)."""
     fake = TruthGenerator(body_root, shift)
-    loaded = SimpleNamespace(G=fake, model=SimpleNamespace(data_preset="body", cond_resolution=SYNTH_RES))
+    loaded = SimpleNamespace(G=fake, model=SimpleNamespace(data_preset="body", cond_resolution=SYNTH_RES), images=None)
     monkeypatch.setattr(M, "load_generator", lambda *args, **kwargs: loaded)
     results = M.measure(None, "truth", body_root, None, "test", None, "standard", SYNTH_RES, M.FeatureNets(),
                         torch.device("cpu"), progress=False)

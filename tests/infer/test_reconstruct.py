@@ -53,7 +53,7 @@ def images(body_root, tmp_path_factory):
 
 
 def _bbox(image: Image.Image) -> tuple[int, int, int, int]:
-    ys, xs = np.nonzero((np.asarray(image, dtype=int) < 250).any(-1))
+    ys, xs = np.nonzero((np.asarray(image.convert("RGB"), dtype=int) < 250).any(-1))
     return ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
 
 
@@ -61,8 +61,15 @@ def _bbox(image: Image.Image) -> tuple[int, int, int, int]:
 def test_body_framing_rule(images, name):
     size = 128
     framed = P.prepare_image(images / name, "body", size)
-    assert (np.asarray(framed)[[0, 0, -1, -1], [0, -1, 0, -1]] == 255).all()  # background on white
+    assert (np.asarray(framed.convert("RGB"))[[0, 0, -1, -1], [0, -1, 0, -1]] == 255).all()  # background on white
     top, bottom, left, right = _bbox(framed)
+    # the A band is the character's silhouette, placed with it: its box is the drawn pixels' box
+    sil = P.to_silhouette(framed)[0].numpy()
+    ys, xs = np.nonzero(sil > 0.5)
+    if name == "front.png":  # (white clothes would leave the colour box smaller than the silhouette's)
+        assert abs(ys.min() - top) <= 1 and abs(ys.max() + 1 - bottom) <= 1
+        assert abs(xs.min() - left) <= 1 and abs(xs.max() + 1 - right) <= 1
+    assert sil[[0, 0, -1, -1], [0, -1, 0, -1]].max() == 0
     assert abs(bottom - 0.96 * size) <= 1  # feet on the box floor
     assert abs((left + right) / 2 - size / 2) <= 1
     height, width = bottom - top, right - left
@@ -91,8 +98,12 @@ def test_keying_edge_cases(tmp_path):
         P.prepare_image(tmp_path / "busy.png", "body", 32)
     wide = Image.new("RGB", (100, 50), (10, 20, 30))
     wide.save(tmp_path / "wide.png")
-    padded = np.asarray(P.prepare_image(tmp_path / "wide.png", "body", 32, remove_bg=False))
+    framed = P.prepare_image(tmp_path / "wide.png", "body", 32, remove_bg=False)
+    padded = np.asarray(framed.convert("RGB"))
     assert (padded[:7] == 255).all() and (padded[9:23, 2:30] == (10, 20, 30)).all()
+    sil = P.to_silhouette(framed)[0]
+    assert (sil[:7] == 0).all() and (sil[9:23] == 1).all()  # the image opaque, the padding not
+    assert (P.to_silhouette(Image.fromarray(padded)) == 1).all()  # no A band: nothing to carve
     cond = P.to_condition(Image.fromarray(padded))
     assert cond.shape == (3, 32, 32) and cond.min() >= -1 and cond.max() == 1
 
@@ -188,3 +199,34 @@ def test_without_a_model_flag_the_released_model_is_used(images, tiny_snapshot, 
     assert "released.pt" in json.dumps(manifest)
     monkeypatch.setattr(options, "RELEASED_MODEL", tmp_path / "missing.pt")
     assert reconstruct.main(args[:4] + ["--out", str(tmp_path / "out2"), *FAST], standalone_mode=False) == 2
+
+
+@pytest.mark.parametrize("carve", [True, False])
+def test_front_and_back_silhouettes_are_the_drawings_when_carving(images, tiny_snapshot, carve):
+    import torch
+    import torch.nn.functional as F
+
+    from training.infer.load import load_generator
+    from training.infer.reconstruct import image_planes
+    from training.infer.cameras import ortho_views
+    from training.infer.render import InferenceSettings, render_views
+    from training.data.layout import PRESETS
+
+    loaded = load_generator(tiny_snapshot, settings=InferenceSettings(sample_scale=1, carve=carve))
+    with torch.no_grad():
+        loaded.G.decoder.net[-1].bias[0] = 40.0  # an opaque box: what the renders show is the carving alone
+    size = loaded.model.cond_resolution
+    drawings = (P.prepare_image(images / "front.png", "body", size), P.prepare_image(images / "back_white.png", "body", size))
+    planes = image_planes(loaded, "body", drawings)
+    views = ortho_views(PRESETS["body"])
+    rendered = next(render_views(loaded.G, planes, views.labels[:2], size=16, surface_size=size))
+    front, back = (P.to_silhouette(d)[0] > 0.5 for d in drawings)
+    # the hull of the two drawings, as each camera sees it (the back camera sees the body mirrored); the
+    # keyed back_white.png keeps its anti-aliased fringe, so here the hull is the front drawing's silhouette
+    for k, want in enumerate((front & back.flip(-1), back & front.flip(-1))):
+        got = rendered.alpha[k, 0] > 0.5
+        iou = (want & got).sum() / (want | got).sum()
+        if carve:
+            assert iou > 0.95, (k, float(iou))
+        else:
+            assert got.all()  # the whole box: nothing removed

@@ -9,6 +9,7 @@ from _scripts.options import load_image_model
 from training.data.layout import PRESETS
 from training.infer.cameras import ortho_views
 from training.infer.load import load_generator
+from training.train.config import effective_render_chunk
 from training.infer.render import InferenceSettings, make_character_planes, render_views
 from training.train.samples import render_grid, sample_characters
 
@@ -18,15 +19,17 @@ TRAINED = InferenceSettings(sample_scale=1)  # the renderer G_ema trains with
 def test_load_generator_builds_the_renderer_with_the_settings(tiny_snapshot):
     trained = load_generator(tiny_snapshot, settings=TRAINED)
     stored = trained.model.generator.render
-    assert (stored.n_coarse, stored.n_fine, stored.chunk) == (12, 12, None)  # the tiny preset's
+    cpu_chunk = effective_render_chunk(None, torch.device("cpu"))  # the fixture trained on CPU
+    assert (stored.n_coarse, stored.n_fine, stored.chunk) == (12, 12, cpu_chunk)  # the tiny preset's
     assert trained.G.renderer.cfg == stored
     custom = load_generator(tiny_snapshot, settings=InferenceSettings(samples=5, chunk=77))
     assert (custom.G.renderer.cfg.n_coarse, custom.G.renderer.cfg.n_fine, custom.G.renderer.cfg.chunk) == (5, 5, 77)
     assert custom.G.cfg.render is custom.G.renderer.cfg
     render = custom.model.generator.render  # the stored config is untouched
-    assert (render.n_coarse, render.n_fine, render.chunk) == (12, 12, None)
+    assert (render.n_coarse, render.n_fine, render.chunk) == (12, 12, cpu_chunk)
     default = load_generator(tiny_snapshot).G.renderer.cfg  # the rule: twice the trained counts
-    assert (default.n_coarse, default.n_fine, default.chunk) == (24, 24, None)
+    assert (default.n_coarse, default.n_fine, default.chunk) == (24, 24, cpu_chunk)
+    assert load_generator(tiny_snapshot).G.cfg.carve and not trained.model.generator.carve  # an inference setting
     for name, value in trained.G.state_dict().items():
         assert torch.equal(value, custom.G.state_dict()[name]), name
 
@@ -37,7 +40,7 @@ def test_generate_reconstruct_and_measure_share_the_settings(tiny_snapshot, body
     from training.eval.measure import FeatureNets, measure
 
     image = load_image_model(inferquery=None, ckpt=tiny_snapshot, runs=None, device="cpu", batch=None, chunk=None,
-                             lowmem=False, samples=None, res=None, video=False, frames=8, fps=30.0, mesh=False,
+                             lowmem=False, carve=True, samples=None, res=None, video=False, frames=8, fps=30.0, mesh=False,
                              mesh_res=16, mesh_level=None, mesh_formats="ply")
     cfg = image.loaded.G.renderer.cfg
     results = measure(tiny_snapshot, "q", body_root, None, "test", 1, "standard", 32, FeatureNets(),

@@ -2,7 +2,9 @@
 
 Steps: read (EXIF orientation applied) -> background removal -> crop to the character -> scale and
 place it in a square frame as the dataset's ortho views frame their characters -> resize to the
-model's cond_resolution -> composite on white, (3, S, S) in [-1, 1].
+model's cond_resolution -> composite on white, (3, S, S) in [-1, 1]. The framed image keeps the
+character's alpha as its A band (its RGB is already on white, so dropping A gives the condition image):
+the silhouette that carving removes background density with (training/model/carving.py).
 
 Background removal: an alpha channel with any transparent pixel is used as it is. Otherwise the
 background colour is the median of the image's outermost pixel ring (white paper, a plain grey or
@@ -113,8 +115,18 @@ def _resized(im: Image.Image, size: tuple[int, int]) -> Image.Image:
     return im.resize(size, Image.BOX if size[0] <= im.size[0] else Image.BICUBIC)
 
 
+def _with_alpha(rgba: np.ndarray, size: tuple[int, int]) -> Image.Image:
+    """RGBA image: RGB composited on white, then resized (as before silhouettes were kept, so condition
+    images are unchanged), and the alpha resized the same way as the A band."""
+    rgb = _resized(_to_image(_on_white(rgba)), size)
+    alpha = _resized(Image.fromarray((np.clip(rgba[..., 3], 0, 1) * 255).round().astype(np.uint8)), size)
+    rgb.putalpha(alpha)
+    return rgb
+
+
 def frame_character(rgba: np.ndarray, framing: Framing, size: int, name: str = "image") -> Image.Image:
-    """Crop to the character, scale and place it by the framing rule on a white size x size RGB frame."""
+    """Crop to the character, scale and place it by the framing rule on a size x size RGBA frame (RGB on
+    white, A the character's alpha)."""
     ys, xs = np.nonzero(rgba[..., 3] > ALPHA_FOREGROUND)
     if len(ys) == 0:
         raise ImageError(f"{name}: empty: no character found (the whole image is background)")
@@ -125,32 +137,45 @@ def frame_character(rgba: np.ndarray, framing: Framing, size: int, name: str = "
     span = h if framing.bottom is not None else max(h, w)
     scale = min(framing.height * size / span, framing.max_width * size / w)
     new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
-    crop = _resized(_to_image(_on_white(rgba[top:bottom, left:right])), (new_w, new_h))
+    crop = _with_alpha(rgba[top:bottom, left:right], (new_w, new_h))
     x0 = round(size / 2 - new_w / 2)
     y0 = round(framing.bottom * size - new_h) if framing.bottom is not None else round(size / 2 - new_h / 2)
-    frame = Image.new("RGB", (size, size), (255, 255, 255))
+    frame = Image.new("RGBA", (size, size), (255, 255, 255, 0))
     frame.paste(crop, (x0, y0))
     return frame
 
 
 def pad_to_square(rgba: np.ndarray, size: int) -> Image.Image:
-    """The whole image on white, padded to a centred square and resized (no background removal)."""
-    rgb = _to_image(_on_white(rgba))
-    side = max(rgb.size)
-    frame = Image.new("RGB", (side, side), (255, 255, 255))
-    frame.paste(rgb, ((side - rgb.size[0]) // 2, (side - rgb.size[1]) // 2))
-    return _resized(frame, (size, size))
+    """The whole image padded to a centred square and resized, RGBA as frame_character's (no background
+    removal: the image's own alpha, opaque for an image without one)."""
+    h, w = rgba.shape[:2]
+    side = max(h, w)
+    square = np.zeros((side, side, 4), dtype=np.float32)
+    square[..., :3] = 1.0
+    top, left = (side - h) // 2, (side - w) // 2
+    square[top:top + h, left:left + w] = rgba
+    return _with_alpha(square, (size, size))
 
 
 def to_condition(image: Image.Image) -> torch.Tensor:
-    """RGB PIL image -> (3, S, S) float in [-1, 1], as the dataset serves condition images."""
+    """A framed image (RGB on white, any A band ignored) -> (3, S, S) float in [-1, 1], as the dataset
+    serves condition images."""
     arr = np.asarray(image.convert("RGB"), dtype=np.float32) / 127.5 - 1.0
     return torch.from_numpy(arr).permute(2, 0, 1).contiguous()
 
 
+def to_silhouette(image: Image.Image) -> torch.Tensor:
+    """A framed image's alpha -> (1, S, S) float in [0, 1] (all ones for an image without an A band)."""
+    if "A" not in image.getbands():
+        return torch.ones(1, image.height, image.width)
+    arr = np.asarray(image.getchannel("A"), dtype=np.float32) / 255.0
+    return torch.from_numpy(arr)[None].contiguous()
+
+
 def prepare_image(path: Path, preset: str, size: int, remove_bg: bool = True,
                   tolerance: float = DEFAULT_TOLERANCE) -> Image.Image:
-    """A user image file -> the framed RGB condition image (size x size) the model will see."""
+    """A user image file -> the framed condition image (size x size) the model will see: RGBA, RGB on
+    white (to_condition) and the character's alpha (to_silhouette)."""
     if preset not in FRAMINGS:
         raise ValueError(f"unknown preset '{preset}' (choose from {', '.join(FRAMINGS)})")
     rgba = load_rgba(path)

@@ -6,8 +6,9 @@ comparison resolution; gives the results dict that metrics.json holds (format_ma
 Per character of the split:
 1. The drawings are its ortho front and back RGBA renders. The model gets them exactly as
    ``python -m _scripts.reconstruct --front F --back B`` gives them to it: training/data/preprocess.py
-   prepare_image (background removal, the preset's framing, the model's condition size), to_condition,
-   make_character_planes; render_views at the model's image size from reconstruct's cameras
+   prepare_image (background removal, the preset's framing, the model's condition size), then
+   reconstruct's image_planes (condition images and silhouettes: carved unless the loaded generator's
+   inference settings turn carving off); render_views at the model's image size from reconstruct's cameras
    (training/infer/cameras.py ortho_views: front, back, left, right; spin_views: the 12-view
    elevation-0 ring), taking the 8-bit images and the xyza alpha that reconstruct writes. The alpha is
    rendered with one ray per pixel of the comparison resolution (render_views' surface_size), not at
@@ -45,13 +46,14 @@ from tqdm import tqdm
 from training.data.checks import DatasetError, CharacterIndex
 from training.data.dataset import DatasetConfig, NovaHumanDataset, read_png
 from training.data.layout import PRESETS, RECON_VIEWS, SPIN_INDICES, DataPreset, Renderset, random_view_name
-from training.data.preprocess import prepare_image, to_condition
+from training.data.preprocess import prepare_image
 from training.eval.align import IDENTITY, Similarity, fit_front, silhouette, warp_views
 from training.eval.billboard import card_views
 from training.eval.measure import eval_images
 from training.infer.cameras import ortho_views, spin_views
 from training.infer.load import LoadedGenerator
-from training.infer.render import make_character_planes, render_views
+from training.infer.reconstruct import image_planes
+from training.infer.render import render_views
 from training.metrics.image import psnr, silhouette_iou
 
 GROUPS = ("front", "back", "side", "360")
@@ -130,10 +132,10 @@ def model_source(loaded: LoadedGenerator, preset: str, res: int, batch: int, cha
         raise DrawingsError(f"{loaded.path}: this snapshot needs precomputed ortho_katepca_chonk features, "
                             f"which drawings do not have")
     size = loaded.model.cond_resolution
-    conditions = {c.char_id: [to_condition(prepare_image(path, preset, size)) for path in c.drawings] for c in chars}
+    drawings = {c.char_id: tuple(prepare_image(path, preset, size) for path in c.drawings) for c in chars}
 
     def render(char: Character) -> tuple[torch.Tensor, torch.Tensor]:
-        planes = make_character_planes(G, *conditions[char.char_id])
+        planes = image_planes(loaded, preset, drawings[char.char_id])
         rgb, alpha = [], []
         for views in render_views(G, planes, char.labels, batch=batch, surface_size=res):
             rgb.append(torch.from_numpy(views.rgb).permute(0, 3, 1, 2).float() / 255)
@@ -228,5 +230,6 @@ def measure_drawings(data: Path, split: str, limit: int | None, res: int, preset
             "resolution": res, "snapshot": snapshot_name, "snapshot_path": str(loaded.path) if loaded else None,
             "image_resolution": loaded.G.cfg.sr.img_resolution if loaded else None,
             "samples_per_ray": [rc.n_coarse, rc.n_fine] if rc else None,
+            "carved": loaded.G.cfg.carve if loaded else None,
             "rows": {row: ROW_TEXT[row] for row in sources}, "table": summarize(records, list(sources)),
             "seconds_per_character": seconds, "per_character": records, "notes": notes}

@@ -38,9 +38,10 @@ from tqdm import tqdm
 
 from training.data.checks import DatasetError, stored_size
 from training.data.dataset import DatasetConfig, NovaHumanDataset, read_png
-from training.data.layout import DTYPE_GROUPS, SPIN_INDICES, random_view_name
+from training.data.layout import DTYPE_GROUPS, PRESETS, SPIN_INDICES, DataPreset, random_view_name
 from training.data.validate import validate_characters
 from training.eval.report import COMMON_TEXT, GEOMETRY_METRICS, IMAGE_METRICS, ORTHO_SUBSETS, PROTOCOL_TEXT, SUBSETS
+from training.infer.cameras import drawing_silhouettes
 from training.infer.load import LoadedGenerator, load_generator
 from training.infer.render import InferenceSettings, make_character_planes, render_views
 from training.metrics import weights
@@ -217,12 +218,14 @@ def summarize(tally: Tally, nets: FeatureNets, box_warp: float) -> tuple[dict, d
     return subsets, geometry, notes
 
 
-def generator_renderer(G: NovaGenerator, batch: int = 4) -> ViewRenderer:
-    """The ViewRenderer of a generator: its planes of the item's condition images, render_views at its
-    image size with batch cameras per call, the surface at the asked ray count."""
+def generator_renderer(G: NovaGenerator, preset: DataPreset, batch: int = 4) -> ViewRenderer:
+    """The ViewRenderer of a generator: its planes of the item's condition images (with their
+    silhouettes, carved when G's inference settings say so), render_views at its image size with batch
+    cameras per call, the surface at the asked ray count."""
     def render(item: dict, labels: torch.Tensor, surface_size: int) -> dict[str, torch.Tensor]:
+        silhouettes = drawing_silhouettes(preset, item["silhouette_front"], item["silhouette_back"])
         planes = make_character_planes(G, item["cond_front"], item["cond_back"], item.get("feat_front"),
-                                       item.get("feat_back"))
+                                       item.get("feat_back"), silhouettes=silhouettes)
         rendered = list(render_views(G, planes, labels, batch=batch, surface_size=surface_size))
         return {k: torch.cat([getattr(r, k).cpu() for r in rendered]) for k in ("image", "alpha", "xyz")}
     return render
@@ -250,9 +253,10 @@ def score_split(ds: NovaHumanDataset, count: int, render: ViewRenderer, protocol
 
 def measure(snapshot: Path, name: str, data: Path, preset: str | None, split: str, limit: int | None,
             protocol: str, res: int, nets: FeatureNets, device: torch.device, batch: int = 4,
-            chunk: int | None = None, progress: bool = True) -> dict:
-    """Renders (as generate does) and scores the split; returns the results dict that metrics.json holds."""
-    gen = load_generator(snapshot, device, InferenceSettings(chunk=chunk))
+            chunk: int | None = None, progress: bool = True, carve: bool = True) -> dict:
+    """Renders (as generate does) and scores the split; returns the results dict that metrics.json holds.
+    carve: density outside the condition images' silhouettes removed (InferenceSettings.carve)."""
+    gen = load_generator(snapshot, device, InferenceSettings(chunk=chunk, carve=carve))
     preset = preset or gen.model.data_preset
     if preset != gen.model.data_preset:
         raise MeasureError(f"{snapshot}: the snapshot models the '{gen.model.data_preset}' preset's box, "
@@ -260,14 +264,16 @@ def measure(snapshot: Path, name: str, data: Path, preset: str | None, split: st
     ds = open_dataset(data, preset, split, gen)
     count = len(ds) if limit is None else min(limit, len(ds))
     validate_characters(ds.rs, ds.chars[:count])
-    tally = score_split(ds, count, generator_renderer(gen.G, batch), protocol, res, nets, device, progress)
+    tally = score_split(ds, count, generator_renderer(gen.G, PRESETS[preset], batch), protocol, res, nets, device, progress)
     subsets, geometry, notes = summarize(tally, nets, ds.boxwarp)
     rc = gen.G.renderer.cfg
     render_text = (f"rendered as generate renders: {rc.n_coarse} + {rc.n_fine} samples per ray, images at "
-                   f"{gen.G.cfg.sr.img_resolution} px, surface points at the true xyza images' {ds.cfg.resolution} px")
+                   f"{gen.G.cfg.sr.img_resolution} px, surface points at the true xyza images' {ds.cfg.resolution} px, "
+                   + ("carved by the condition images' silhouettes" if carve else "not carved (--no-carve)"))
     return {"protocol": protocol, "protocol_text": PROTOCOL_TEXT[protocol], "common_text": COMMON_TEXT.format(res=res),
             "render_text": render_text, "samples_per_ray": [rc.n_coarse, rc.n_fine],
-            "snapshot": name, "snapshot_path": str(snapshot), "trained_images": gen.images, "data": str(data),
+            "snapshot": name, "snapshot_path": str(snapshot), "trained_images": gen.images, "carved": carve,
+            "data": str(data),
             "preset": preset,
             "renderset": ds.rs.name, "split": split, "characters": count, "resolution": res,
             "subsets": subsets, "geometry": geometry, "unavailable": dict(nets.missing), "notes": notes}

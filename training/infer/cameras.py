@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import torch
 
 from training.data.layout import RECON_VIEWS, SPIN_INDICES, DataPreset
+from training.model.carving import Silhouettes
 
 
 @dataclass
@@ -40,3 +41,11 @@ def turntable_views(preset: DataPreset, frames: int, elev: float = 0.0) -> ViewS
         raise ValueError(f"a turntable needs at least one frame, got {frames}")
     labels = torch.stack([preset.params(elev, 360.0 * k / frames).label() for k in range(frames)])
     return ViewSet([f"turntable_{k:04d}" for k in range(frames)], labels)
+
+
+def drawing_silhouettes(preset: DataPreset, alpha_front: torch.Tensor, alpha_back: torch.Tensor) -> Silhouettes:
+    """The two drawings' silhouettes with their cameras, the preset's ortho front and back views (the
+    drawings are framed as those views render): alpha (1, S, S) for one character or (N, 1, S, S)."""
+    alpha = torch.stack([a if a.ndim == 4 else a[None] for a in (alpha_front, alpha_back)], 1)
+    labels = torch.stack([preset.ortho_params(v).label() for v in ("front", "back")])
+    return Silhouettes(alpha=alpha.float(), labels=labels.expand(len(alpha), 2, labels.shape[-1]))

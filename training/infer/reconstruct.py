@@ -14,10 +14,12 @@ from pathlib import Path
 from PIL import Image
 
 from training.data.layout import PRESETS
-from training.data.preprocess import DEFAULT_TOLERANCE, prepare_image, to_condition
+from training.data.preprocess import DEFAULT_TOLERANCE, prepare_image, to_condition, to_silhouette
+from training.infer.cameras import drawing_silhouettes
 from training.infer.export import OutputOptions, Progress, write_character
 from training.infer.load import LoadedGenerator
 from training.infer.render import make_character_planes
+from training.model.triplane import Planes
 
 
 def user_image_preset(loaded: LoadedGenerator, preset: str | None = None) -> str:
@@ -41,10 +43,18 @@ def prepare_pair(loaded: LoadedGenerator, preset: str, front: Path, back: Path, 
             prepare_image(back, preset, size, bg_removal, tolerance))
 
 
+def image_planes(loaded: LoadedGenerator, preset: str, images: tuple[Image.Image, Image.Image]) -> Planes:
+    """One character's planes from its prepared front and back images, with their silhouettes (carved
+    when the generator's inference settings say so)."""
+    front, back = images
+    silhouettes = drawing_silhouettes(PRESETS[preset], to_silhouette(front), to_silhouette(back))
+    return make_character_planes(loaded.G, to_condition(front), to_condition(back), silhouettes=silhouettes)
+
+
 def reconstruct_character(loaded: LoadedGenerator, preset: str, images: tuple[Image.Image, Image.Image],
                           out_dir: Path, opts: OutputOptions, name: str = "",
                           progress: Progress | None = None) -> list[Path]:
     """Every file of one character (training/infer/export.py's FILES) from its prepared images; returns
     the paths written."""
-    planes = make_character_planes(loaded.G, to_condition(images[0]), to_condition(images[1]))
+    planes = image_planes(loaded, preset, images)
     return write_character(loaded.G, PRESETS[preset], planes, images, out_dir, opts, name, progress)

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from training.model.carving import Silhouettes
 from training.model.triplane import GeneratorConfig, NovaGenerator, Planes
 from training.model.volumetric_rendering.renderer import RenderConfig
 
@@ -47,6 +48,9 @@ class InferenceSettings:
     """Coarse and fine samples per ray each, instead of the scaled trained counts (generate's --samples)."""
     chunk: int | None = None
     """Rays per batch element per field call (memory only); None: the trained setting."""
+    carve: bool = True
+    """Remove density where the drawings show background (GeneratorConfig.carve; training/model/carving.py),
+    for planes made with the drawings' silhouettes: front and back silhouettes then match the drawings."""
 
     def render_config(self, trained: RenderConfig) -> RenderConfig:
         """The trained render config with these sample counts and chunk."""
@@ -55,8 +59,9 @@ class InferenceSettings:
         return replace(trained, n_coarse=n_coarse, n_fine=n_fine, chunk=trained.chunk if self.chunk is None else self.chunk)
 
     def generator_config(self, trained: GeneratorConfig) -> GeneratorConfig:
-        """A copy of the trained generator config whose renderer uses these settings."""
-        return replace(trained, render=self.render_config(trained.render or RenderConfig(box_warp=trained.box_warp)))
+        """A copy of the trained generator config whose renderer (and carving) uses these settings."""
+        return replace(trained, render=self.render_config(trained.render or RenderConfig(box_warp=trained.box_warp)),
+                       carve=self.carve)
 
 
 def inference_generator(trained: GeneratorConfig, state: dict[str, torch.Tensor], settings: InferenceSettings,
@@ -73,17 +78,21 @@ def inference_generator(trained: GeneratorConfig, state: dict[str, torch.Tensor]
 
 @torch.no_grad()
 def make_character_planes(G: NovaGenerator, cond_front: torch.Tensor, cond_back: torch.Tensor,
-                          feat_front: torch.Tensor | None = None, feat_back: torch.Tensor | None = None) -> Planes:
+                          feat_front: torch.Tensor | None = None, feat_back: torch.Tensor | None = None,
+                          silhouettes: Silhouettes | None = None) -> Planes:
     """Planes of one character (condition images (3, S, S) or (1, 3, S, S) in [-1, 1] on white), or of N
-    characters in one backbone call (N, 3, S, S): render_views takes one character's slice of them."""
+    characters in one backbone call (N, 3, S, S): render_views takes one character's slice of them.
+    silhouettes: the drawings' (drawing_silhouettes), kept with the planes for carving."""
     device = next(G.parameters()).device
 
     def batch(x: torch.Tensor | None) -> torch.Tensor | None:
         return None if x is None else (x if x.ndim == 4 else x[None]).to(device, torch.float32)
 
     front = batch(cond_front)
+    if silhouettes is not None:
+        silhouettes = silhouettes.map(lambda t: t.to(device, torch.float32))
     return G.make_planes(front, batch(cond_back), G.mean_ws(len(front)), batch(feat_front), batch(feat_back),
-                         noise_mode="const")
+                         noise_mode="const", silhouettes=silhouettes)
 
 
 def neural_size(G: NovaGenerator, size: int) -> int:
@@ -150,8 +159,7 @@ def render_views(G: NovaGenerator, planes: Planes, labels: torch.Tensor, size: i
     for start in range(0, len(labels), batch):
         lab = labels[start:start + batch].to(device)
         b = len(lab)
-        expanded = Planes(*(None if p is None else p.expand(b, *p.shape[1:])
-                            for p in (planes.front, planes.back, planes.ws)))
+        expanded = planes.map(lambda p: p.expand(b, *p.shape[1:]))
         out = G.render(expanded, lab, resolution=rays, noise_mode="const")
         image = _resize(out.image.float(), size, "bilinear")
         surface = out if surface_size in (None, rays) else G.renderer(G.field(expanded), lab, surface_size,

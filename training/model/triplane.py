@@ -15,6 +15,7 @@ from torch import nn
 
 from torch_utils.ops.triplane_sampler import triplane_sample
 from training.model.backbone import BackboneConfig, ConditionedBackbone
+from training.model.carving import Silhouettes, carve
 from training.model.decoder import Decoder, DecoderConfig
 from training.model.encoder import OUT_RESOLUTIONS, EncoderConfig, build_encoder
 from training.model.fusion import FusionConfig, build_fusion
@@ -44,15 +45,28 @@ class GeneratorConfig:
     The decoder predicts the change (DecoderConfig.drawing_colour). Without it the colour reaches the
     output only through five random linear maps and a 600-image CPU run still renders grey blobs; False
     in the configs of snapshots from before it."""
+    carve: bool = False
+    """Density where the drawings show background is removed (training/model/carving.py), for planes that
+    carry the drawings' silhouettes. An inference setting (InferenceSettings.carve turns it on for every
+    rendering command); training passes no silhouettes, so its renders are the field as it is."""
 
 
 @dataclass
 class Planes:
-    """One character's two tri-plane sets (B, 3, D, C, R, R) and the latents that made them."""
+    """One character's two tri-plane sets (B, 3, D, C, R, R), the latents that made them and, where the
+    drawings' alpha is known, their silhouettes (for GeneratorConfig.carve)."""
 
     front: torch.Tensor
     back: torch.Tensor | None  # None for fusion 'front_only'
     ws: torch.Tensor
+    silhouettes: Silhouettes | None = None
+
+    def map(self, fn) -> "Planes":
+        """The same planes with fn applied along the batch axis of every tensor (expand, slice, repeat)."""
+        def apply(x):
+            return None if x is None else (x.map(fn) if isinstance(x, Silhouettes) else fn(x))
+        return Planes(front=apply(self.front), back=apply(self.back), ws=apply(self.ws),
+                      silhouettes=apply(self.silhouettes))
 
 
 @dataclass
@@ -96,8 +110,9 @@ class NovaGenerator(nn.Module):
 
     def make_planes(self, cond_front: torch.Tensor, cond_back: torch.Tensor, ws: torch.Tensor,
                     feat_front: torch.Tensor | None = None, feat_back: torch.Tensor | None = None,
-                    noise_mode: str = "random") -> Planes:
-        """Both passes of the backbone in one batch (front first); the back pass is skipped for front_only."""
+                    noise_mode: str = "random", silhouettes: Silhouettes | None = None) -> Planes:
+        """Both passes of the backbone in one batch (front first); the back pass is skipped for front_only.
+        silhouettes (the drawings' alpha) travel with the planes, for carving (GeneratorConfig.carve)."""
         conds = [cond_front, cond_back] if self.uses_back else [cond_front]
         cond = torch.cat(conds)
         features = self.encoder(cond) if self.encoder is not None else {}
@@ -111,17 +126,19 @@ class NovaGenerator(nn.Module):
         # plane set and render, more with render chunks) then take the planes as they are instead of a copy each
         planes = planes.permute(0, 1, 4, 5, 2, 3).contiguous().permute(0, 1, 4, 5, 2, 3)
         front, back = (planes.chunk(2) if self.uses_back else (planes, None))
-        return Planes(front=front, back=back, ws=ws)
+        return Planes(front=front, back=back, ws=ws, silhouettes=silhouettes)
 
     def field(self, planes: Planes, return_attention: bool = False):
         """The radiance field of these planes: (points, directions) -> (sigma, features)."""
         box = self.cfg.box_warp
+        hull = planes.silhouettes if self.cfg.carve else None
 
         def query(points: torch.Tensor, directions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             front = triplane_sample(planes.front, points, box, reduce="none")
             back = triplane_sample(planes.back, points, box, back_frame=True, reduce="none") if planes.back is not None else front
             fused = self.fusion(front, back, directions)
-            return self.decoder(fused.features, self._drawing_colour(front, back, fused.attention))
+            sigma, features = self.decoder(fused.features, self._drawing_colour(front, back, fused.attention))
+            return (sigma if hull is None else carve(sigma, points, hull)), features
 
         return query
 
@@ -158,7 +175,6 @@ class NovaGenerator(nn.Module):
         planes = self.make_planes(cond_front, cond_back, ws, feat_front, feat_back, noise_mode)
         if labels.ndim == 3:
             views = labels.shape[1]
-            planes = Planes(*(None if p is None else p.repeat_interleave(views, 0)
-                              for p in (planes.front, planes.back, planes.ws)))
+            planes = planes.map(lambda p: p.repeat_interleave(views, 0))
             labels = labels.flatten(0, 1)
         return self.render(planes, labels, noise_mode=noise_mode)

@@ -21,7 +21,7 @@ from dnnlib.files import atomic_path
 from training.data.checks import DatasetError
 from training.data.dataset import DatasetConfig, NovaHumanDataset
 from training.infer.render import InferenceSettings, inference_generator, make_character_planes, render_views, to_uint8
-from training.model.triplane import NovaGenerator, Planes
+from training.model.triplane import NovaGenerator
 from training.train.presets import ModelConfig
 
 
@@ -54,7 +54,7 @@ def render_grid(G_ema: NovaGenerator, model_cfg: ModelConfig, batch: dict,
                                    batch.get("feat_back"))  # one backbone call, as in training
     rows = []
     for i, labels in enumerate(batch["ortho_label"]):
-        character = Planes(*(None if p is None else p[i:i + 1] for p in (planes.front, planes.back, planes.ws)))
+        character = planes.map(lambda p: p[i:i + 1])
         inputs = torch.cat([F.interpolate(batch[k][i:i + 1].to(device), size=(size, size), mode="area")
                             for k in ("cond_front", "cond_back")])
         tiles = list(to_uint8((inputs + 1) / 2))

@@ -2,7 +2,8 @@
 
 \b
     python -m _scripts.reconstruct --front F.png --back B.png [--ckpt FILE | --inferquery Q] --out DIR
-        [--video] [--mesh [--faces N]] [--vrm [--vrm0] [--license L]] [--no-bg-removal] [--device auto|cpu|cuda]
+        [--video] [--mesh [--faces N]] [--vrm [--vrm0] [--license L]] [--no-bg-removal] [--sheet PNG]
+        [--no-carve] [--device auto|cpu|cuda]
     several characters: repeat the pair (--front A_f.png --back A_b.png --front B_f.png --back B_b.png),
     or --pairs LIST with one 'FRONT BACK [NAME]' per line (whitespace-separated, so paths without
     spaces; relative to the list's folder; blank lines and lines starting with # are skipped).
@@ -38,6 +39,7 @@ from dnnlib.files import errors_name
 from training.data.layout import PRESETS
 from training.data.preprocess import DEFAULT_TOLERANCE
 from training.infer.export import summary
+from training.infer.sheet import write_sheet
 from training.infer.manifest import reconstruct_settings, refuse_other_settings, write_manifest
 from training.infer.reconstruct import prepare_pair, reconstruct_character, user_image_preset
 from training.infer.vrm import LICENSES, AvatarMeta
@@ -103,8 +105,12 @@ def output_names(pairs: list[tuple[Path, Path, str | None]]) -> list[str]:
 @click.option("--license", "license_", type=click.Choice(sorted(LICENSES)), default="redistribution-prohibited",
               help="the licence written into avatar.vrm's meta (default redistribution-prohibited)")
 @click.option("--author", default="NOVA-3D", help="author written into avatar.vrm's meta (default NOVA-3D)")
+@click.option("--sheet", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="PNG",
+              help="also write a contact sheet: per character, the two images as the model saw them, then its "
+                   "views at azimuth 0, 30, 90, 150, 180 and -90 degrees")
 def main(front: tuple[Path, ...], back: tuple[Path, ...], pair_list: Path | None, out: Path, preset: str | None,
-         bg_removal: bool, tolerance: float, vrm: bool, vrm0: bool, license_: str, author: str, **image_flags) -> None:
+         bg_removal: bool, tolerance: float, vrm: bool, vrm0: bool, license_: str, author: str, sheet: Path | None,
+         **image_flags) -> None:
     pairs = read_pairs(front, back, pair_list)
     if not 0 < tolerance < 1:
         raise BadInput(f"--tolerance must be between 0 and 1, got {tolerance}")
@@ -113,6 +119,8 @@ def main(front: tuple[Path, ...], back: tuple[Path, ...], pair_list: Path | None
     if vrm and image_flags["faces"] == 0:
         raise BadInput("--vrm needs the textured mesh: give --faces above 0")
     writable_folder(out)
+    if sheet is not None:
+        writable_folder(sheet.parent, flag="--sheet")
     model = load_image_model(**with_released_model({**image_flags, "mesh": image_flags["mesh"] or vrm}))
     meta = AvatarMeta(authors=(author,), license=license_, version="0" if vrm0 else "1.0") if vrm else None
     loaded, opts = model.loaded, replace(model.outputs, vrm=meta)
@@ -123,12 +131,16 @@ def main(front: tuple[Path, ...], back: tuple[Path, ...], pair_list: Path | None
     refuse_other_settings(out, settings)
     write_manifest(out, {**settings, "characters": names})
     start, count = time.time(), 0
-    for images, name in tqdm(list(zip(inputs, names)), desc="reconstruct", unit="char", dynamic_ncols=True):
-        out_dir = out if len(pairs) == 1 else out / name
+    folders = [out if len(pairs) == 1 else out / name for name in names]
+    for images, name, out_dir in tqdm(list(zip(inputs, names, folders)), desc="reconstruct", unit="char",
+                                      dynamic_ncols=True):
         named = replace(opts, vrm=replace(meta, name=name)) if meta else opts
         with errors_name(out_dir):
             count += len(reconstruct_character(loaded, preset_name, images, out_dir, named, name))
     click.echo(summary(out, len(pairs), count, start, opts))
+    if sheet is not None:
+        with errors_name(sheet):
+            click.echo(f"wrote the contact sheet {write_sheet(sheet, folders)}")
     print_notes(opts.notes)
 
 

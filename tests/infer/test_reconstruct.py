@@ -114,8 +114,11 @@ def test_reconstruct_writes_files_for_several_pairs(images, tiny_snapshot, tmp_p
     out = tmp_path / "out"
     rc = reconstruct.main(["--front", str(images / "front.png"), "--back", str(images / "back_white.png"),
                            "--pairs", str(pairs), "--ckpt", str(tiny_snapshot), "--out", str(out),
-                           "--video", "--frames", "4", "--mesh", "--mesh-res", "8", *FAST], standalone_mode=False)
+                           "--video", "--frames", "4", "--mesh", "--mesh-res", "8", "--sheet", str(tmp_path / "s" / "sheet.png"),
+                           *FAST], standalone_mode=False)
     assert rc == 0
+    # the sheet: a row per character, two inputs and six views of 16 px, 4 px apart
+    assert iio.imread(tmp_path / "s" / "sheet.png").shape == (2 * 16 + 4, 8 * 16 + 7 * 4, 3)
     first = out / images.name  # a folder per pair: the list's name, else the front's (front.png: its folder's)
     for name in ["ortho_front", "ortho_back", "ortho_left", "ortho_right"] + [f"spin_{i:02d}" for i in range(12)]:
         assert iio.imread(first / f"{name}.png").shape == (16, 16, 3)

@@ -41,9 +41,8 @@ from training.data.dataset import DatasetConfig, NovaHumanDataset, read_png
 from training.data.layout import DTYPE_GROUPS, PRESETS, SPIN_INDICES, DataPreset, random_view_name
 from training.data.validate import validate_characters
 from training.eval.report import COMMON_TEXT, GEOMETRY_METRICS, IMAGE_METRICS, ORTHO_SUBSETS, PROTOCOL_TEXT, SUBSETS
-from training.infer.cameras import drawing_silhouettes
 from training.infer.load import LoadedGenerator, load_generator
-from training.infer.render import InferenceSettings, make_character_planes, render_views
+from training.infer.render import InferenceSettings, item_planes, render_views
 from training.metrics import weights
 from training.metrics.feature_nets.clip_vit import load_clip
 from training.metrics.feature_nets.inception import load_inception
@@ -223,9 +222,7 @@ def generator_renderer(G: NovaGenerator, preset: DataPreset, batch: int = 4) -> 
     silhouettes, carved when G's inference settings say so), render_views at its image size with batch
     cameras per call, the surface at the asked ray count."""
     def render(item: dict, labels: torch.Tensor, surface_size: int) -> dict[str, torch.Tensor]:
-        silhouettes = drawing_silhouettes(preset, item["silhouette_front"], item["silhouette_back"])
-        planes = make_character_planes(G, item["cond_front"], item["cond_back"], item.get("feat_front"),
-                                       item.get("feat_back"), silhouettes=silhouettes)
+        planes = item_planes(G, item, preset)
         rendered = list(render_views(G, planes, labels, batch=batch, surface_size=surface_size))
         return {k: torch.cat([getattr(r, k).cpu() for r in rendered]) for k in ("image", "alpha", "xyz")}
     return render

@@ -24,7 +24,7 @@ from training.infer.cameras import ortho_views, spin_views, turntable_views
 from training.infer.load import LoadedGenerator
 from training.infer.avatar import make_avatar, write_avatar
 from training.infer.mesh import field_mesh, write_mesh
-from training.infer.render import make_character_planes, render_views
+from training.infer.render import item_planes, render_views
 from training.infer.texture import DEFAULT_FACES, DEFAULT_TEXTURE, textured_mesh
 from training.infer.vrm import AvatarMeta
 from training.model.triplane import NovaGenerator, Planes
@@ -222,8 +222,7 @@ def write_split(loaded: LoadedGenerator, query: str, ds: NovaHumanDataset, picks
     count = 0
     for i in tqdm(picks, desc="generate", unit="char", dynamic_ncols=True):
         item = ds[i]
-        planes = make_character_planes(G, item["cond_front"], item["cond_back"], item.get("feat_front"),
-                                       item.get("feat_back"))
+        planes = item_planes(G, item, preset)
         inputs = (condition_image(item["cond_front"]), condition_image(item["cond_back"]))
         count += len(write_character(G, preset, planes, inputs, out / item["id"], opts, item["id"]))
     return count

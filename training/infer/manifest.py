@@ -28,11 +28,13 @@ class OtherSettings(ValueError):
 
 
 def output_settings(loaded: LoadedGenerator, query: str, preset: str, opts: OutputOptions) -> dict:
-    """The settings every output folder records: snapshot, preset, views and what was written per character."""
+    """The settings every output folder records: snapshot, preset, views, what was written per character and
+    whether the field was carved by the drawings' silhouettes."""
     return {"snapshot": str(loaded.path), "query": query, "preset": preset, "size": opts.size,
             "views": ortho_views(PRESETS[preset]).names + spin_views(PRESETS[preset]).names, "video": opts.video,
             "frames": opts.frames if opts.video else 0, "mesh": opts.mesh, "mesh_res": opts.mesh_res if opts.mesh else 0,
-            "faces": opts.faces if opts.mesh else 0, "vrm": opts.vrm.version if opts.vrm else None}
+            "faces": opts.faces if opts.mesh else 0, "vrm": opts.vrm.version if opts.vrm else None,
+            "carve": loaded.G.cfg.carve}
 
 
 def generate_settings(loaded: LoadedGenerator, query: str, ds: NovaHumanDataset, opts: OutputOptions) -> dict:

@@ -26,6 +26,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from training.data.layout import DataPreset
+from training.infer.cameras import drawing_silhouettes
 from training.model.carving import Silhouettes
 from training.model.triplane import GeneratorConfig, NovaGenerator, Planes
 from training.model.volumetric_rendering.renderer import RenderConfig
@@ -93,6 +95,14 @@ def make_character_planes(G: NovaGenerator, cond_front: torch.Tensor, cond_back:
         silhouettes = silhouettes.map(lambda t: t.to(device, torch.float32))
     return G.make_planes(front, batch(cond_back), G.mean_ws(len(front)), batch(feat_front), batch(feat_back),
                          noise_mode="const", silhouettes=silhouettes)
+
+
+def item_planes(G: NovaGenerator, item: dict, preset: DataPreset) -> Planes:
+    """Planes of one dataset item (NovaHumanDataset's: condition images, features where served, and the
+    drawings' silhouettes, carved when G's inference settings say so); the preset gives their cameras."""
+    silhouettes = drawing_silhouettes(preset, item["silhouette_front"], item["silhouette_back"])
+    return make_character_planes(G, item["cond_front"], item["cond_back"], item.get("feat_front"),
+                                 item.get("feat_back"), silhouettes=silhouettes)
 
 
 def neural_size(G: NovaGenerator, size: int) -> int:

@@ -135,10 +135,10 @@ def render_options(chunk_default: str) -> Callable:
         click.option("--chunk", type=click.IntRange(min=1), default=None,
                      help=f"rays per camera per field call (default: {chunk_default}; {LOWMEM_CHUNK} with --lowmem)"),
         click.option("--lowmem", is_flag=True, help="lowest memory: one camera per call, small ray chunks (slower)"),
-        click.option("--carve/--no-carve", default=True, show_default=True,
+        click.option("--carve/--no-carve", default=False, show_default=True,
                      help="remove density where the front or back drawing shows background, so front and back "
-                          "silhouettes are the drawings' (training/model/carving.py); --no-carve renders the field "
-                          "as trained"),
+                          "silhouettes are the drawings' (training/model/carving.py); sharper outlines for a "
+                          "blurry model, at some colour cost (docs/RESULTS.md)"),
     ])
 
 

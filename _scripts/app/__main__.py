@@ -76,7 +76,7 @@ def serve(config_args: dict, host: str, port: int, workdir: Path | None) -> None
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="where jobs write their files (a temporary folder inside it, removed on exit; default: the "
                    "system's temporary folder)")
-@click.option("--carve/--no-carve", default=True, show_default=True,
+@click.option("--carve/--no-carve", default=False, show_default=True,
               help="remove density where a drawing shows background (front and back silhouettes are the drawings')")
 def main(host: str, port: int, inferquery: str | None, ckpt: Path | None, runs: Path | None, device: str, frames: int,
          fps: float, mesh_res: int, faces: int, texture_size: int, vrm: bool, res: int | None, samples: int | None,

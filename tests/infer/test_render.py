@@ -29,7 +29,8 @@ def test_load_generator_builds_the_renderer_with_the_settings(tiny_snapshot):
     assert (render.n_coarse, render.n_fine, render.chunk) == (12, 12, cpu_chunk)
     default = load_generator(tiny_snapshot).G.renderer.cfg  # the rule: twice the trained counts
     assert (default.n_coarse, default.n_fine, default.chunk) == (24, 24, cpu_chunk)
-    assert load_generator(tiny_snapshot).G.cfg.carve and not trained.model.generator.carve  # an inference setting
+    assert not load_generator(tiny_snapshot).G.cfg.carve and not trained.model.generator.carve  # off by default
+    assert load_generator(tiny_snapshot, settings=InferenceSettings(carve=True)).G.cfg.carve  # an inference setting
     for name, value in trained.G.state_dict().items():
         assert torch.equal(value, custom.G.state_dict()[name]), name
 

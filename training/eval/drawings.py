@@ -7,8 +7,8 @@ Per character of the split:
 1. The drawings are its ortho front and back RGBA renders. The model gets them exactly as
    ``python -m _scripts.reconstruct --front F --back B`` gives them to it: training/data/preprocess.py
    prepare_image (background removal, the preset's framing, the model's condition size), then
-   reconstruct's image_planes (condition images and silhouettes: carved unless the loaded generator's
-   inference settings turn carving off); render_views at the model's image size from reconstruct's cameras
+   reconstruct's image_planes (condition images and silhouettes: carved where the loaded generator's
+   inference settings turn carving on, --carve); render_views at the model's image size from reconstruct's cameras
    (training/infer/cameras.py ortho_views: front, back, left, right; spin_views: the 12-view
    elevation-0 ring), taking the 8-bit images and the xyza alpha that reconstruct writes. The alpha is
    rendered with one ray per pixel of the comparison resolution (render_views' surface_size), not at

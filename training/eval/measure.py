@@ -250,7 +250,7 @@ def score_split(ds: NovaHumanDataset, count: int, render: ViewRenderer, protocol
 
 def measure(snapshot: Path, name: str, data: Path, preset: str | None, split: str, limit: int | None,
             protocol: str, res: int, nets: FeatureNets, device: torch.device, batch: int = 4,
-            chunk: int | None = None, progress: bool = True, carve: bool = True) -> dict:
+            chunk: int | None = None, progress: bool = True, carve: bool = False) -> dict:
     """Renders (as generate does) and scores the split; returns the results dict that metrics.json holds.
     carve: density outside the condition images' silhouettes removed (InferenceSettings.carve)."""
     gen = load_generator(snapshot, device, InferenceSettings(chunk=chunk, carve=carve))
@@ -266,7 +266,7 @@ def measure(snapshot: Path, name: str, data: Path, preset: str | None, split: st
     rc = gen.G.renderer.cfg
     render_text = (f"rendered as generate renders: {rc.n_coarse} + {rc.n_fine} samples per ray, images at "
                    f"{gen.G.cfg.sr.img_resolution} px, surface points at the true xyza images' {ds.cfg.resolution} px, "
-                   + ("carved by the condition images' silhouettes" if carve else "not carved (--no-carve)"))
+                   + ("carved by the condition images' silhouettes (--carve)" if carve else "not carved"))
     return {"protocol": protocol, "protocol_text": PROTOCOL_TEXT[protocol], "common_text": COMMON_TEXT.format(res=res),
             "render_text": render_text, "samples_per_ray": [rc.n_coarse, rc.n_fine],
             "snapshot": name, "snapshot_path": str(snapshot), "trained_images": gen.images, "carved": carve,

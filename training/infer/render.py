@@ -50,9 +50,10 @@ class InferenceSettings:
     """Coarse and fine samples per ray each, instead of the scaled trained counts (generate's --samples)."""
     chunk: int | None = None
     """Rays per batch element per field call (memory only); None: the trained setting."""
-    carve: bool = True
+    carve: bool = False
     """Remove density where the drawings show background (GeneratorConfig.carve; training/model/carving.py),
-    for planes made with the drawings' silhouettes: front and back silhouettes then match the drawings."""
+    for planes made with the drawings' silhouettes: front and back silhouettes then match the drawings.
+    Off by default: on both validation sets it cost more colour than it gained outline (docs/RESULTS.md)."""
 
     def render_config(self, trained: RenderConfig) -> RenderConfig:
         """The trained render config with these sample counts and chunk."""

@@ -5,7 +5,8 @@ The front and back drawings are orthographic views of the character, so their si
 matter. At inference the drawings' alpha is known exactly (the user's cut-out, or the renderer's), and
 carving the field with it makes the front and back silhouettes of every render those of the drawings,
 sharp at any ray count, where a small neural render is otherwise soft at thin limbs and hands. It
-adds no depth: side views keep what the field learned, only trimmed to the hull.
+adds no depth: side views keep what the field learned, only trimmed to the hull. Measured on validation
+(docs/RESULTS.md) it trades colour for outline, hence off by default (InferenceSettings.carve).
 
 Each drawing's alpha is sampled (bilinear) where its camera sees the point (``training/geometry/camera.py``'s
 project: one world frame, the pixel convention of the renders), zero outside its image; a point is in the

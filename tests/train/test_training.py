@@ -135,7 +135,7 @@ def test_global_batch_sampler_is_independent_of_world_size():
 def _ddp_cfg(root: Path, run_dir: Path) -> TrainConfig:
     # no randomness that depends on the per-process batch: constant noise, no ray jitter, and a
     # minibatch-std group of 1 (a group spanning processes cannot match a single-process batch)
-    return _cfg(root, run_dir, noise_mode="const", ray_jitter=False, mbstd_group=1, mirror=False)
+    return _cfg(root, run_dir, noise_mode="const", ray_jitter=False, mbstd_group=1, mirror=False, render_chunk=0)
 
 
 def _phase_grads(trainer: Trainer, phase: str) -> dict[str, torch.Tensor]:
@@ -176,14 +176,21 @@ def test_ddp_two_processes_match_single_process(body_root, tmp_path):
     grads = {**_phase_grads(single, "G_main"), **_phase_grads(single, "D_reg")}
     # DDP's averaged gradients of a global batch split over 2 processes equal the single-process ones
     assert grads.keys() == ranks[0]["grads"].keys() and len(grads) > 100
-    # float32 sums run in another order: compare norms of the difference, relative to the tensor's gradient
-    # or, for gradients that are analytically zero (e.g. a norm bias before avgpool(y) - y), to the total
+    # float32 sums run in another order. Per phase, the whole gradient agrees to 1e-3 of its norm. Per
+    # tensor, the difference is compared with the tensor's gradient or, where that is tiny or analytically
+    # zero (a norm bias before avgpool(y) - y), a thousandth of the phase's total, within 5e-2: on one
+    # 2-core machine (its CPU kernels) the synthesis noise strengths' small gradients differed by up to
+    # 1.8e-2 of that, float noise, while a DDP mistake on a tensor (a sum for a mean, a missing all-reduce)
+    # is of order 1
     total = {phase: sum(float(v.norm()) ** 2 for k, v in grads.items() if k.startswith(phase)) ** 0.5
              for phase in ("G_main", "D_reg")}
+    for phase in total:
+        diff = sum(float((ranks[0]["grads"][k] - v).norm()) ** 2 for k, v in grads.items() if k.startswith(phase))
+        assert diff ** 0.5 < 1e-3 * total[phase], f"{phase}: relative gradient difference {diff ** 0.5 / total[phase]:.2e}"
     for key, value in grads.items():
-        scale = max(float(value.norm()), 1e-4 * total[key.split(".")[0]])
+        scale = max(float(value.norm()), 1e-3 * total[key.split(".")[0]])
         error = float((ranks[0]["grads"][key] - value).norm()) / scale
-        assert error < 1e-3, f"{key}: relative gradient difference {error:.2e}"
+        assert error < 5e-2, f"{key}: relative gradient difference {error:.2e}"
     single.run()
     differing = total = 0
     for name in ("G", "D"):
@@ -196,8 +203,9 @@ def test_ddp_two_processes_match_single_process(body_root, tmp_path):
             total += value.numel()
     # Adam moves every weight by about +-lr in its first steps whatever the gradient's size, so where a
     # gradient is analytically ~0 (layer-scaled encoder blocks), float rounding decides the sign: a few
-    # elements may differ after the run, the gradients above are the exact check
-    assert differing / total < 0.01, f"{differing / total:.2%} of parameters differ from the single-process run"
+    # elements may differ after the run (0.3-2.5 % on the machines tried), the gradients above are the exact
+    # check; a run whose ranks did not average would differ almost everywhere
+    assert differing / total < 0.05, f"{differing / total:.2%} of parameters differ from the single-process run"
 
 
 def test_body_and_head_presets_are_the_papers_run():

@@ -3,7 +3,7 @@
 \b
     python -m _scripts.reconstruct --front F.png --back B.png [--ckpt FILE | --inferquery Q] --out DIR
         [--video] [--mesh [--faces N]] [--vrm [--vrm0] [--license L]] [--no-bg-removal] [--sheet PNG]
-        [--no-carve] [--device auto|cpu|cuda]
+        [--carve] [--device auto|cpu|cuda]
     several characters: repeat the pair (--front A_f.png --back A_b.png --front B_f.png --back B_b.png),
     or --pairs LIST with one 'FRONT BACK [NAME]' per line (whitespace-separated, so paths without
     spaces; relative to the list's folder; blank lines and lines starting with # are skipped).

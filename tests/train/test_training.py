@@ -135,7 +135,7 @@ def test_global_batch_sampler_is_independent_of_world_size():
 def _ddp_cfg(root: Path, run_dir: Path) -> TrainConfig:
     # no randomness that depends on the per-process batch: constant noise, no ray jitter, and a
     # minibatch-std group of 1 (a group spanning processes cannot match a single-process batch)
-    return _cfg(root, run_dir, noise_mode="const", ray_jitter=False, mbstd_group=1, mirror=False, render_chunk=0)
+    return _cfg(root, run_dir, noise_mode="const", ray_jitter=False, mbstd_group=1, mirror=False)
 
 
 def _phase_grads(trainer: Trainer, phase: str) -> dict[str, torch.Tensor]:

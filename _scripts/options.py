@@ -127,6 +127,13 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+carve_option = click.option(
+    "--carve/--no-carve", default=False, show_default=True,
+    help="remove density where the front or back drawing shows background, so front and back silhouettes are "
+         "the drawings' (training/model/carving.py); sharper outlines for a blurry model, at some colour cost "
+         "(docs/RESULTS.md)")
+
+
 def render_options(chunk_default: str) -> Callable:
     """--batch, --chunk, --lowmem and --carve; chunk_default says what no --chunk means for the command."""
     return _apply([
@@ -135,10 +142,7 @@ def render_options(chunk_default: str) -> Callable:
         click.option("--chunk", type=click.IntRange(min=1), default=None,
                      help=f"rays per camera per field call (default: {chunk_default}; {LOWMEM_CHUNK} with --lowmem)"),
         click.option("--lowmem", is_flag=True, help="lowest memory: one camera per call, small ray chunks (slower)"),
-        click.option("--carve/--no-carve", default=False, show_default=True,
-                     help="remove density where the front or back drawing shows background, so front and back "
-                          "silhouettes are the drawings' (training/model/carving.py); sharper outlines for a "
-                          "blurry model, at some colour cost (docs/RESULTS.md)"),
+        carve_option,
     ])
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import click
 
 from _scripts.errors import BadInput, OneLineErrors
-from _scripts.options import load_image_model, model_options, with_released_model
+from _scripts.options import carve_option, load_image_model, model_options, with_released_model
 from torch_utils.ops.triplane_sampler import prepare as prepare_sampler
 from training.infer.reconstruct import user_image_preset
 from training.infer.vrm import AvatarMeta
@@ -76,8 +76,7 @@ def serve(config_args: dict, host: str, port: int, workdir: Path | None) -> None
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="where jobs write their files (a temporary folder inside it, removed on exit; default: the "
                    "system's temporary folder)")
-@click.option("--carve/--no-carve", default=False, show_default=True,
-              help="remove density where a drawing shows background (front and back silhouettes are the drawings')")
+@carve_option
 def main(host: str, port: int, inferquery: str | None, ckpt: Path | None, runs: Path | None, device: str, frames: int,
          fps: float, mesh_res: int, faces: int, texture_size: int, vrm: bool, res: int | None, samples: int | None,
          max_upload_mb: float, workdir: Path | None, carve: bool) -> None:

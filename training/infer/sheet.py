@@ -31,20 +31,18 @@ def contact_sheet(folders: list[Path], azimuths: tuple[float, ...] = SHEET_AZIMU
     """Rows of [input_front, input_back, spin views at azimuths] for each folder, tiles the spin views'
     size (inputs resized to it), on white. FileNotFoundError naming a missing file."""
     names = [spin_file(a) for a in azimuths]
-    rows = []
-    for folder in folders:
-        views = [Image.open(folder / name).convert("RGB") for name in names]
-        size = views[0].size
-        inputs = [Image.open(folder / f"input_{side}.png").convert("RGB").resize(size, Image.BICUBIC)
-                  for side in ("front", "back")]
-        rows.append(inputs + views)
-    tile_w, tile_h = rows[0][0].size
-    columns = len(rows[0])
-    sheet = Image.new("RGB", (columns * tile_w + (columns - 1) * GAP, len(rows) * tile_h + (len(rows) - 1) * GAP),
+    files = [[folder / f"input_{side}.png" for side in ("front", "back")] + [folder / n for n in names]
+             for folder in folders]
+    tile_w, tile_h = Image.open(files[0][2]).size  # the first character's first view
+    columns = len(files[0])
+    sheet = Image.new("RGB", (columns * tile_w + (columns - 1) * GAP, len(files) * tile_h + (len(files) - 1) * GAP),
                       (255, 255, 255))
-    for r, row in enumerate(rows):
-        for c, tile in enumerate(row):
-            sheet.paste(tile.resize((tile_w, tile_h), Image.BICUBIC), (c * (tile_w + GAP), r * (tile_h + GAP)))
+    for r, row in enumerate(files):
+        for c, path in enumerate(row):
+            tile = Image.open(path).convert("RGB")
+            if tile.size != (tile_w, tile_h):
+                tile = tile.resize((tile_w, tile_h), Image.BICUBIC)
+            sheet.paste(tile, (c * (tile_w + GAP), r * (tile_h + GAP)))
     return sheet
 
 

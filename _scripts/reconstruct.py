@@ -3,7 +3,7 @@
 \b
     python -m _scripts.reconstruct --front F.png --back B.png [--ckpt FILE | --inferquery Q] --out DIR
         [--video] [--mesh [--faces N]] [--vrm [--vrm0] [--license L]] [--no-bg-removal] [--sheet PNG]
-        [--carve] [--device auto|cpu|cuda]
+        [--refine-steps N] [--carve] [--device auto|cpu|cuda]
     several characters: repeat the pair (--front A_f.png --back A_b.png --front B_f.png --back B_b.png),
     or --pairs LIST with one 'FRONT BACK [NAME]' per line (whitespace-separated, so paths without
     spaces; relative to the list's folder; blank lines and lines starting with # are skipped).
@@ -20,6 +20,8 @@ Without --ckpt or --inferquery the released model is used (_train/released/nova3
 _train/released/MODEL_CARD.md says what it was trained on and how well it does).
 --vrm also writes avatar.vrm (implies --mesh): the textured mesh with a humanoid skeleton placed from
 its shape, skin weights and a T-pose, as VRM 1.0 (--vrm0: VRM 0.x), the licence from --license.
+Before rendering, each character's planes are fitted to its two images (--refine-steps, default 100;
+training/infer/refine.py): the front and back views then match the drawings closely (docs/RESULTS.md).
 An unreadable, empty (all background) or tiny (< 32 px character) image stops the run with a one-line
 error naming the file, before anything is rendered.
 """
@@ -34,7 +36,8 @@ import click
 from tqdm import tqdm
 
 from _scripts.errors import BadInput, OneLineErrors, writable_folder
-from _scripts.options import load_image_model, model_options, output_options, print_notes, with_released_model
+from _scripts.options import (load_image_model, model_options, output_options, print_notes, refine_options,
+                              refine_settings, with_released_model)
 from dnnlib.files import errors_name
 from training.data.layout import PRESETS
 from training.data.preprocess import DEFAULT_TOLERANCE
@@ -100,6 +103,7 @@ def output_names(pairs: list[tuple[Path, Path, str | None]]) -> list[str]:
               help=f"background keying tolerance for images without alpha, a fraction of the colour range "
                    f"(default {DEFAULT_TOLERANCE})")
 @output_options
+@refine_options
 @click.option("--vrm", is_flag=True, help="also write avatar.vrm: the textured mesh rigged and skinned (implies --mesh)")
 @click.option("--vrm0", is_flag=True, help="write avatar.vrm as VRM 0.x instead of 1.0")
 @click.option("--license", "license_", type=click.Choice(sorted(LICENSES)), default="redistribution-prohibited",
@@ -110,8 +114,9 @@ def output_names(pairs: list[tuple[Path, Path, str | None]]) -> list[str]:
                    "views at azimuth 0, 30, 90, 150, 180 and -90 degrees")
 def main(front: tuple[Path, ...], back: tuple[Path, ...], pair_list: Path | None, out: Path, preset: str | None,
          bg_removal: bool, tolerance: float, vrm: bool, vrm0: bool, license_: str, author: str, sheet: Path | None,
-         **image_flags) -> None:
+         refine_steps: int, refine_lr: float, **image_flags) -> None:
     pairs = read_pairs(front, back, pair_list)
+    refine = refine_settings(refine_steps, refine_lr)
     if not 0 < tolerance < 1:
         raise BadInput(f"--tolerance must be between 0 and 1, got {tolerance}")
     if vrm0 and not vrm:
@@ -127,7 +132,7 @@ def main(front: tuple[Path, ...], back: tuple[Path, ...], pair_list: Path | None
     preset_name = user_image_preset(loaded, preset)
     inputs = [prepare_pair(loaded, preset_name, f, b, bg_removal, tolerance) for f, b, _ in pairs]
     names = output_names(pairs)
-    settings = reconstruct_settings(loaded, model.name, preset_name, opts, bg_removal, tolerance, len(pairs))
+    settings = reconstruct_settings(loaded, model.name, preset_name, opts, bg_removal, tolerance, len(pairs), refine)
     refuse_other_settings(out, settings)
     write_manifest(out, {**settings, "characters": names})
     start, count = time.time(), 0
@@ -136,7 +141,7 @@ def main(front: tuple[Path, ...], back: tuple[Path, ...], pair_list: Path | None
                                       dynamic_ncols=True):
         named = replace(opts, vrm=replace(meta, name=name)) if meta else opts
         with errors_name(out_dir):
-            count += len(reconstruct_character(loaded, preset_name, images, out_dir, named, name))
+            count += len(reconstruct_character(loaded, preset_name, images, out_dir, named, name, refine=refine))
     click.echo(summary(out, len(pairs), count, start, opts))
     if sheet is not None:
         with errors_name(sheet):

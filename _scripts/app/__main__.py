@@ -23,7 +23,7 @@ from pathlib import Path
 import click
 
 from _scripts.errors import BadInput, OneLineErrors
-from _scripts.options import carve_option, load_image_model, model_options, with_released_model
+from _scripts.options import carve_option, load_image_model, model_options, refine_options, refine_settings, with_released_model
 from torch_utils.ops.triplane_sampler import prepare as prepare_sampler
 from training.infer.reconstruct import user_image_preset
 from training.infer.vrm import AvatarMeta
@@ -38,13 +38,13 @@ def serve(config_args: dict, host: str, port: int, workdir: Path | None) -> None
     except ImportError as exc:
         raise BadInput(f"the web app needs its optional packages ({exc.name} is missing): "
                        f"pip install -e .[app]") from None
-    max_upload, vrm = config_args.pop("max_upload"), config_args.pop("vrm")
+    max_upload, vrm, refine = config_args.pop("max_upload"), config_args.pop("vrm"), config_args.pop("refine")
     model = load_image_model(**config_args)
     sampler = prepare_sampler(config_args["device"])  # a first-use compile now, not in the first job
     preset = user_image_preset(model.loaded)
     outputs = replace(model.outputs, vrm=AvatarMeta(name="NOVA-3D web app avatar") if vrm else None)
     with tempfile.TemporaryDirectory(prefix="nova3d-app-", dir=workdir) as tmp:
-        config = AppConfig(model.loaded, preset, outputs, Path(tmp), max_upload)
+        config = AppConfig(model.loaded, preset, outputs, Path(tmp), max_upload, refine)
         click.echo(f"NOVA-3D app ({model.name} on {config_args['device']}, tri-plane sampler: {sampler}): "
                    f"open http://{host}:{port}/ (Ctrl+C stops it)")
         uvicorn.run(build_app(config), host=host, port=port, log_level="warning")
@@ -77,14 +77,15 @@ def serve(config_args: dict, host: str, port: int, workdir: Path | None) -> None
               help="where jobs write their files (a temporary folder inside it, removed on exit; default: the "
                    "system's temporary folder)")
 @carve_option
+@refine_options
 def main(host: str, port: int, inferquery: str | None, ckpt: Path | None, runs: Path | None, device: str, frames: int,
          fps: float, mesh_res: int, faces: int, texture_size: int, vrm: bool, res: int | None, samples: int | None,
-         max_upload_mb: float, workdir: Path | None, carve: bool) -> None:
+         max_upload_mb: float, workdir: Path | None, carve: bool, refine_steps: int, refine_lr: float) -> None:
     flags = with_released_model({"inferquery": inferquery, "ckpt": ckpt, "runs": runs})
     serve({**flags, "device": device, "batch": None, "chunk": None, "lowmem": False, "carve": carve, "samples": samples,
            "res": res, "video": True, "frames": frames, "fps": fps, "mesh": True, "mesh_res": mesh_res,
            "mesh_level": None, "mesh_formats": "glb", "faces": faces, "texture_size": texture_size, "vrm": vrm,
-           "max_upload": int(max_upload_mb * 2 ** 20)}, host, port, workdir)
+           "max_upload": int(max_upload_mb * 2 ** 20), "refine": refine_settings(refine_steps, refine_lr)}, host, port, workdir)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from typing import Callable
 
 from _scripts.errors import failure
 
-STAGES = {"views": (0.0, 0.15), "turntable": (0.15, 0.55), "mesh": (0.55, 1.0)}
+STAGES = {"refine": (0.0, 0.4), "views": (0.4, 0.5), "turntable": (0.5, 0.75), "mesh": (0.75, 1.0)}
 """Each stage's share of the progress bar: about its share of the time at the app's defaults on 2 CPU cores."""
 
 

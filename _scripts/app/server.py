@@ -27,7 +27,8 @@ from _scripts.app.jobs import Job, JobQueue
 from training.data.preprocess import prepare_image
 from training.infer.export import OutputOptions
 from training.infer.load import LoadedGenerator
-from training.infer.reconstruct import prepare_pair, reconstruct_character
+from training.infer.reconstruct import drawing_size, prepare_pair, reconstruct_character
+from training.infer.refine import RefineSettings
 
 WEB = Path(__file__).resolve().parent / "web"
 EXAMPLES = Path(__file__).resolve().parents[2] / "_data" / "examples"
@@ -50,6 +51,8 @@ class AppConfig:
     workdir: Path
     max_upload: int
     """Bytes per image."""
+    refine: RefineSettings = RefineSettings()
+    """The fit of each job's planes to its two drawings."""
     examples: Path = EXAMPLES
 
 
@@ -76,7 +79,7 @@ def build_app(config: AppConfig) -> Starlette:
     """The starlette app: / (the page), /static/*, /api/examples, /api/preview, /api/jobs, /jobs/ID/FILE."""
     jobs = JobQueue(config.workdir / "jobs")
     examples = read_examples(config.examples)
-    size = config.loaded.model.cond_resolution
+    size = drawing_size(config.loaded)
     limit_mb = f"{config.max_upload / 2 ** 20:.3g} MB"
 
     async def side_image(form: FormData, key: str, side: str, folder: Path) -> Path:
@@ -152,7 +155,8 @@ def build_app(config: AppConfig) -> Starlette:
 
         def work(job: Job) -> None:
             opts = replace(config.outputs, notes=[])
-            reconstruct_character(config.loaded, config.preset, images, job.folder, opts, "character", job.report)
+            reconstruct_character(config.loaded, config.preset, images, job.folder, opts, "character", job.report,
+                                  config.refine)
             job.notes = opts.notes
             with zipfile.ZipFile(job.folder / VIEWS_ZIP, "w") as archive:
                 for name in ORTHO:

@@ -2,12 +2,13 @@
 
 \b
     python -m _scripts.eval.measure_drawings (--ckpt FILE | --inferquery NAME-RUN-KIMG | --reference-only)
-        --data ROOT [--split test] [--limit N] [--res 128] [--out DIR] [--device auto|cpu|cuda]
+        --data ROOT [--split test] [--limit N] [--res 128] [--out DIR] [--refine-steps N] [--device auto|cpu|cuda]
 
 Per character of the split (a data root in the NOVA-Human layout: synthetic, or rendered open
 characters), its ortho front and back renders are the user's two drawings. The model takes them
 exactly as `python -m _scripts.reconstruct --front F --back B` does (background removal, the
-preset's framing) and renders reconstruct's views: front, back, left, right (orthographic) and the
+preset's framing, the fit of the planes to the two drawings: --refine-steps, 0 for the generator's
+planes as they are) and renders reconstruct's views: front, back, left, right (orthographic) and the
 12-view elevation-0 ring. The true views are the data's files (ortho/ and the rgb60 ring
 0036..0047; a character without the ring is left out of the 360 column).
 
@@ -35,8 +36,8 @@ from pathlib import Path
 import click
 
 from _scripts.errors import BadInput, OneLineErrors, writable_folder
-from _scripts.options import (DEFAULT_BATCH, DEFAULT_CHUNK, device_option, model_options, query_name, render_batching,
-                              render_options, resolve_device, snapshot_path)
+from _scripts.options import (DEFAULT_BATCH, DEFAULT_CHUNK, device_option, model_options, query_name, refine_options,
+                              refine_settings, render_batching, render_options, resolve_device, snapshot_path)
 from training.data.layout import PRESETS
 from training.eval.drawings import measure_drawings
 from training.eval.drawings_report import format_markdown, write_outputs
@@ -59,9 +60,10 @@ from training.infer.render import InferenceSettings
               help="output folder (default: temp/eval/<snapshot>/drawings-<split>)")
 @device_option
 @render_options(f"{DEFAULT_CHUNK['cuda']} on cuda, {DEFAULT_CHUNK['cpu']} on cpu, as reconstruct")
+@refine_options
 def main(inferquery: str | None, ckpt: Path | None, runs: Path | None, reference_only: bool, data: Path,
          preset: str | None, split: str, limit: int | None, res: int, out: Path | None, device: str,
-         batch: int | None, chunk: int | None, lowmem: bool, carve: bool) -> None:
+         batch: int | None, chunk: int | None, lowmem: bool, carve: bool, refine_steps: int, refine_lr: float) -> None:
     loaded, name = None, "reference"
     if out is not None:
         writable_folder(out)
@@ -76,7 +78,8 @@ def main(inferquery: str | None, ckpt: Path | None, runs: Path | None, reference
         if preset is not None and preset != loaded.model.data_preset:
             raise BadInput(f"--preset {preset}: the snapshot was trained with the {loaded.model.data_preset} preset")
     results = measure_drawings(data, split, limit, res, preset or (loaded.model.data_preset if loaded else "body"),
-                               loaded, None if loaded is None else name, batch or DEFAULT_BATCH)
+                               loaded, None if loaded is None else name, batch or DEFAULT_BATCH,
+                               refine=refine_settings(refine_steps, refine_lr))
     md, js = write_outputs(results, out or Path("temp") / "eval" / name / f"drawings-{split}")
     click.echo(format_markdown(results))
     click.echo(f"wrote {md} and {js}")

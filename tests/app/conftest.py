@@ -20,7 +20,7 @@ CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrom
 CHROMIUM_ARGS = ["--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--ignore-gpu-blocklist"]
 # small enough for a test on 2 CPU cores: the page and the files are the same at any size
 FAST = ["--frames", "8", "--fps", "8", "--mesh-res", "48", "--faces", "4000", "--texture-size", "64", "--samples", "8",
-        "--res", "64"]
+        "--res", "64", "--refine-steps", "2"]
 MAX_UPLOAD_MB = 0.05
 START_SECONDS = 180
 

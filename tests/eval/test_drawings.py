@@ -117,11 +117,12 @@ def test_command_writes_the_table(tiny_snapshot, drawings_root, tmp_path, single
     out = tmp_path / "out"
     result = CliRunner().invoke(measure_drawings.main, [
         "--ckpt", str(tiny_snapshot), "--data", str(drawings_root), "--res", "32", "--out", str(out),
-        "--device", "cpu"])
+        "--device", "cpu", "--refine-steps", "3"])
     assert result.exit_code == 0, result.output
     data = json.loads((out / "metrics.json").read_text())
     assert list(data["table"]) == ["model", "billboard", "sprite", "truth"]
     assert data["characters"] == 1 and data["snapshot_path"] == str(tiny_snapshot)
+    assert data["refine"]["steps"] == 3 and "fitted to the drawings: 3 steps" in (out / "metrics.md").read_text()
     assert all(0 <= data["table"]["model"][g]["iou"] <= 1 for g in ("front", "back", "side", "360"))
     assert data["table"]["truth"]["360"] == {"characters": 1, "iou": 1.0, "psnr": "inf"}
     assert "| model |" in (out / "metrics.md").read_text()

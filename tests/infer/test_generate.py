@@ -175,3 +175,25 @@ def test_ids_takes_several_values_as_before():
     ctx = generate.main.make_context("generate", ["--inferquery", QUERY, "--ids", "a", "b", "--res", "16",
                                                   "--ids", "c"])
     assert ctx.params["ids"] == ("a", "b", "c") and ctx.params["res"] == 16
+
+
+def test_without_super_resolution_one_ray_per_output_pixel(tiny_snapshot, body_root):
+    """A --no-sr model has nothing to bring a small render up with: render_views renders it at the output
+    size, so its images equal a render of that many rays (not a smaller render resized)."""
+    from dataclasses import replace
+
+    from training.infer.load import load_generator as load
+
+    loaded = load(tiny_snapshot)
+    cfg = replace(loaded.G.cfg, sr=replace(loaded.G.cfg.sr, enabled=False))
+    G = T.NovaGenerator(cfg).eval().requires_grad_(False)
+    G.load_state_dict({k: v for k, v in loaded.G.state_dict().items() if not k.startswith("superresolution.")})
+    item = NovaHumanDataset(DatasetConfig(root=str(body_root), split="test", resolution=8, cond_resolution=64))[0]
+    planes = T.make_character_planes(G, item["cond_front"], item["cond_back"])
+    assert [T.neural_size(G, s) for s in (16, 48, 96)] == [16, 48, 96]
+    labels = C.spin_views(PRESETS["body"]).labels[:2]
+    views = next(T.render_views(G, planes, labels, 48))
+    with torch.no_grad():
+        direct = G.renderer(G.field(planes.map(lambda p: p.expand(2, *p.shape[1:]))), labels, 48, G.cfg.near, G.cfg.far)
+    assert views.image.shape[-1] == 48 and views.alpha.shape[-1] == 48
+    assert torch.allclose(views.image, (direct.rgb + 1) / 2, atol=1e-5)

@@ -14,7 +14,7 @@ from training.data import preprocess as P
 from training.data.layout import Renderset
 
 REPO = Path(__file__).resolve().parents[2]
-FAST = ["--res", "16", "--samples", "4"]
+FAST = ["--res", "16", "--samples", "4", "--refine-steps", "2"]
 UPSCALE = 4  # the 32 px synthetic views hold a ~27 px character; users' images are larger than the 32 px minimum
 
 
@@ -211,6 +211,7 @@ def test_front_and_back_silhouettes_are_the_drawings_when_carving(images, tiny_s
 
     from training.infer.load import load_generator
     from training.infer.reconstruct import image_planes
+    from training.infer.refine import RefineSettings
     from training.infer.cameras import ortho_views
     from training.infer.render import InferenceSettings, render_views
     from training.data.layout import PRESETS
@@ -220,7 +221,7 @@ def test_front_and_back_silhouettes_are_the_drawings_when_carving(images, tiny_s
         loaded.G.decoder.net[-1].bias[0] = 40.0  # an opaque box: what the renders show is the carving alone
     size = loaded.model.cond_resolution
     drawings = (P.prepare_image(images / "front.png", "body", size), P.prepare_image(images / "back_white.png", "body", size))
-    planes = image_planes(loaded, "body", drawings)
+    planes = image_planes(loaded, "body", drawings, RefineSettings(steps=0))  # the carving alone
     views = ortho_views(PRESETS["body"])
     rendered = next(render_views(loaded.G, planes, views.labels[:2], size=16, surface_size=size))
     front, back = (P.to_silhouette(d)[0] > 0.5 for d in drawings)

@@ -221,3 +221,21 @@ def test_recomputed_chunks_give_the_same_images_and_gradients():
         results.append((out.features.detach(), out.depth.detach(), grad))
     for a, b in zip(*results):
         torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6)
+
+
+def test_a_subset_of_rays_renders_as_those_pixels_of_the_image():
+    """render_rays on picked pixels' rays (refinement's use) equals those pixels of the full render, and the
+    ball's analytic coverage: a pixel is rendered from its ray alone."""
+    preset, params, renderer, _ = setup("body", True, 0.0, 0.0)
+    label = params.label()[None]
+    image = renderer(ball(0.5, OPAQUE_DENSITY), label, 24, preset.near, preset.far)
+    origins, directions = ray_bundle(label, 24)
+    pick = torch.tensor([[5, 300, 287, 0, 575, 144]])
+    composite, depths = renderer.render_rays(ball(0.5, OPAQUE_DENSITY), origins[:, pick[0]], directions[:, pick[0]],
+                                             preset.near, preset.far)
+    rows, cols = pick[0] // 24, pick[0] % 24
+    assert torch.allclose(composite.alpha[0, :, 0], image.alpha[0, 0, rows, cols])
+    assert torch.allclose(composite.features[0, :, :3].T, image.features[0, :3, rows, cols])
+    assert depths.shape == (1, 6, renderer.cfg.n_coarse + renderer.cfg.n_fine)
+    chord, _ = analytic_rays(label, 24, 0.5)
+    assert torch.equal(composite.alpha[0, :, 0] > 0.5, chord[pick[0]] > 0)

@@ -157,6 +157,18 @@ def pad_to_square(rgba: np.ndarray, size: int) -> Image.Image:
     return _with_alpha(square, (size, size))
 
 
+def resize_framed(image: Image.Image, size: int) -> Image.Image:
+    """A framed image (frame_character's or pad_to_square's) at size x size, resized as framing resizes:
+    RGB (on white) and the A band separately, BOX when shrinking, as the data loader shrinks its renders
+    to condition images."""
+    if image.size == (size, size):
+        return image
+    rgb = _resized(image.convert("RGB"), (size, size))
+    if "A" in image.getbands():
+        rgb.putalpha(_resized(image.getchannel("A"), (size, size)))
+    return rgb
+
+
 def to_condition(image: Image.Image) -> torch.Tensor:
     """A framed image (RGB on white, any A band ignored) -> (3, S, S) float in [-1, 1], as the dataset
     serves condition images."""

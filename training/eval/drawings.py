@@ -5,11 +5,11 @@ comparison resolution; gives the results dict that metrics.json holds (format_ma
 
 Per character of the split:
 1. The drawings are its ortho front and back RGBA renders. The model gets them exactly as
-   ``python -m _scripts.reconstruct --front F --back B`` gives them to it: training/data/preprocess.py
-   prepare_image (background removal, the preset's framing, the model's condition size), then
-   reconstruct's image_planes (condition images and silhouettes: carved where the loaded generator's
-   inference settings turn carving on, --carve); render_views at the model's image size from reconstruct's cameras
-   (training/infer/cameras.py ortho_views: front, back, left, right; spin_views: the 12-view
+   ``python -m _scripts.reconstruct --front F --back B`` gives them to it: reconstruct's prepare_pair
+   (background removal, the preset's framing, at the drawing size), then reconstruct's image_planes
+   (condition images and silhouettes: carved where the loaded generator's inference settings turn
+   carving on, --carve; the planes fitted to the two drawings, training/infer/refine.py); render_views
+   at the model's image size from reconstruct's cameras (training/infer/cameras.py ortho_views: front, back, left, right; spin_views: the 12-view
    elevation-0 ring), taking the 8-bit images and the xyza alpha that reconstruct writes. The alpha is
    rendered with one ray per pixel of the comparison resolution (render_views' surface_size), not at
    the neural resolution and upsampled: the small preset's 32-ray alpha blurs thin limbs away (released
@@ -35,7 +35,7 @@ themselves: IoU 1, PSNR inf, which checks the protocol).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -46,13 +46,13 @@ from tqdm import tqdm
 from training.data.checks import DatasetError, CharacterIndex
 from training.data.dataset import DatasetConfig, NovaHumanDataset, read_png
 from training.data.layout import PRESETS, RECON_VIEWS, SPIN_INDICES, DataPreset, Renderset, random_view_name
-from training.data.preprocess import prepare_image
 from training.eval.align import IDENTITY, Similarity, fit_front, silhouette, warp_views
 from training.eval.billboard import card_views
 from training.eval.measure import eval_images
 from training.infer.cameras import ortho_views, spin_views
 from training.infer.load import LoadedGenerator
-from training.infer.reconstruct import image_planes
+from training.infer.reconstruct import image_planes, prepare_pair
+from training.infer.refine import RefineSettings
 from training.infer.render import render_views
 from training.metrics.image import psnr, silhouette_iou
 
@@ -123,7 +123,8 @@ def read_character(rs: Renderset, char: CharacterIndex, preset: DataPreset, res:
     return Character(char.char_id, drawings, torch.cat(rgb), torch.cat(alpha), cameras)
 
 
-def model_source(loaded: LoadedGenerator, preset: str, res: int, batch: int, chars: list[Character]) -> ViewSource:
+def model_source(loaded: LoadedGenerator, preset: str, res: int, batch: int, chars: list[Character],
+                 refine: RefineSettings) -> ViewSource:
     """The model's views from the drawings, on reconstruct's path (module docstring, step 1). Every
     drawing is prepared here, before anything is rendered, so a bad one stops the run at once (as in
     reconstruct)."""
@@ -131,11 +132,10 @@ def model_source(loaded: LoadedGenerator, preset: str, res: int, batch: int, cha
     if G.cfg.use_precomputed_features:
         raise DrawingsError(f"{loaded.path}: this snapshot needs precomputed ortho_katepca_chonk features, "
                             f"which drawings do not have")
-    size = loaded.model.cond_resolution
-    drawings = {c.char_id: tuple(prepare_image(path, preset, size) for path in c.drawings) for c in chars}
+    drawings = {c.char_id: prepare_pair(loaded, preset, *c.drawings) for c in chars}
 
     def render(char: Character) -> tuple[torch.Tensor, torch.Tensor]:
-        planes = image_planes(loaded, preset, drawings[char.char_id])
+        planes = image_planes(loaded, preset, drawings[char.char_id], refine)
         rgb, alpha = [], []
         for views in render_views(G, planes, char.labels, batch=batch, surface_size=res):
             rgb.append(torch.from_numpy(views.rgb).permute(0, 3, 1, 2).float() / 255)
@@ -209,7 +209,7 @@ def open_split(data: Path, preset: str, split: str, limit: int | None) -> tuple[
 
 def measure_drawings(data: Path, split: str, limit: int | None, res: int, preset: str,
                      loaded: LoadedGenerator | None = None, snapshot_name: str | None = None, batch: int = 4,
-                     progress: bool = True) -> dict:
+                     progress: bool = True, refine: RefineSettings = RefineSettings()) -> dict:
     """The whole protocol on a split (module docstring); without loaded, only the model-free rows."""
     if loaded is not None and loaded.model.data_preset != preset:
         raise DrawingsError(f"{loaded.path}: the snapshot models the '{loaded.model.data_preset}' preset's box, "
@@ -218,7 +218,7 @@ def measure_drawings(data: Path, split: str, limit: int | None, res: int, preset
     chars = [read_character(rs, c, PRESETS[preset], res) for c in index]
     sources: dict[str, ViewSource] = {}
     if loaded is not None:
-        sources["model"] = model_source(loaded, preset, res, batch, chars)
+        sources["model"] = model_source(loaded, preset, res, batch, chars, refine)
     sources.update(billboard=billboard_source, sprite=sprite_source, truth=truth_source)
     records, seconds = score_split(chars, sources, progress)
     notes = [f"{r['id']}: no predicted front silhouette; scored unaligned" for r in records
@@ -231,5 +231,6 @@ def measure_drawings(data: Path, split: str, limit: int | None, res: int, preset
             "image_resolution": loaded.G.cfg.sr.img_resolution if loaded else None,
             "samples_per_ray": [rc.n_coarse, rc.n_fine] if rc else None,
             "carved": loaded.G.cfg.carve if loaded else None,
+            "refine": asdict(refine) if loaded else None,
             "rows": {row: ROW_TEXT[row] for row in sources}, "table": summarize(records, list(sources)),
             "seconds_per_character": seconds, "per_character": records, "notes": notes}

@@ -34,6 +34,11 @@ def format_markdown(results: dict) -> str:
         lines.append(f"- snapshot: {results['snapshot']} ({results['snapshot_path']}), images at "
                      f"{results['image_resolution']} px, {' + '.join(map(str, results['samples_per_ray']))} "
                      f"samples per ray")
+        refine = results.get("refine") or {}
+        lines.append(f"- planes fitted to the drawings: {refine.get('steps', 0)} steps (lr {refine.get('lr')})"
+                     if refine.get("steps") else "- planes as the generator made them (no fit to the drawings)")
+        if results.get("carved"):
+            lines.append("- carved to the drawings' silhouettes")
     seconds = ", ".join(f"{row} {s:.2f}" for row, s in results["seconds_per_character"].items())
     lines += [f"- seconds per character: {seconds}", "",
               "| row | " + " | ".join(f"{g} IoU | {g} PSNR" for g in GROUPS) + " |",

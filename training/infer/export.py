@@ -47,7 +47,7 @@ and <out>/manifest.json lists the snapshot, the settings and the characters."""
 
 Progress = Callable[[str, int, int], None]
 """Called as files are written, for a caller that shows progress (the web app): (stage, done, total), the
-stage one of 'views', 'turntable', 'mesh'."""
+stage one of 'refine' (training/infer/reconstruct.py's fit), 'views', 'turntable', 'mesh'."""
 
 
 @dataclass

@@ -9,6 +9,7 @@ aside (runs with the same settings may add characters to one folder; the query t
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 from dnnlib.files import write_text_atomic
@@ -17,6 +18,7 @@ from training.data.layout import PRESETS
 from training.infer.cameras import ortho_views, spin_views
 from training.infer.export import OutputOptions
 from training.infer.load import LoadedGenerator
+from training.infer.refine import RefineSettings
 
 MANIFEST = "manifest.json"
 NOT_SETTINGS = ("characters", "query")  # the query is a name: the same snapshot may be named otherwise
@@ -43,11 +45,11 @@ def generate_settings(loaded: LoadedGenerator, query: str, ds: NovaHumanDataset,
 
 
 def reconstruct_settings(loaded: LoadedGenerator, query: str, preset: str, opts: OutputOptions, bg_removal: bool,
-                         tolerance: float, n_pairs: int) -> dict:
-    """What reconstruct's manifest records about a run, but the characters: also the image preparation and
-    whether the files are in <out> (one pair) or in <out>/<name>/."""
+                         tolerance: float, n_pairs: int, refine: RefineSettings) -> dict:
+    """What reconstruct's manifest records about a run, but the characters: also the image preparation, the
+    fit to the drawings and whether the files are in <out> (one pair) or in <out>/<name>/."""
     return {**output_settings(loaded, query, preset, opts), "bg_removal": bg_removal, "tolerance": tolerance,
-            "folders": "one per character" if n_pairs > 1 else "none (one character)"}
+            "refine": asdict(refine), "folders": "one per character" if n_pairs > 1 else "none (one character)"}
 
 
 def other_settings(out: Path, settings: dict) -> list[str]:

@@ -11,7 +11,9 @@ unjittered samples along each ray), so two runs give the same pixels.
 Output size: the neural render runs at neural_resolution * size / img_resolution (at most
 neural_resolution) rays per side, the super-resolution network brings it to img_resolution and the
 result is resized to the requested size; so small previews cost proportionally fewer rays and the
-default size (img_resolution) renders exactly what the model was trained to produce. Surface points
+default size (img_resolution) renders exactly what the model was trained to produce. A model without
+super-resolution (--no-sr) has nothing to bring a small render up with: it renders one ray per output
+pixel, so planes fitted to full-size drawings (training/infer/refine.py) keep their detail. Surface points
 (alpha, xyz) can be asked for at another ray count (``surface_size``): the geometry metrics render them
 at the ground truth's resolution, without the image.
 """
@@ -107,7 +109,10 @@ def item_planes(G: NovaGenerator, item: dict, preset: DataPreset) -> Planes:
 
 
 def neural_size(G: NovaGenerator, size: int) -> int:
-    """Rays per side of the neural render for an output of size x size (module docstring)."""
+    """Rays per side of the neural render for an output of size x size (module docstring); a model
+    without super-resolution renders one ray per output pixel."""
+    if not G.cfg.sr.enabled:
+        return size
     img = G.cfg.sr.img_resolution
     return max(1, min(G.cfg.neural_resolution, math.ceil(G.cfg.neural_resolution * size / img)))
 
@@ -172,7 +177,8 @@ def render_views(G: NovaGenerator, planes: Planes, labels: torch.Tensor, size: i
         b = len(lab)
         expanded = planes.map(lambda p: p.expand(b, *p.shape[1:]))
         out = G.render(expanded, lab, resolution=rays, noise_mode="const")
-        image = _resize(out.image.float(), size, "bilinear")
+        # without super-resolution the raw render is the image (G's output is it resized to img_resolution)
+        image = _resize((out.image if G.cfg.sr.enabled else out.image_raw).float(), size, "bilinear")
         surface = out if surface_size in (None, rays) else G.renderer(G.field(expanded), lab, surface_size,
                                                                         G.cfg.near, G.cfg.far)
         yield RenderedViews(image=(image + 1) / 2, alpha=surface.alpha.float(), xyz=surface.xyz.float(),

@@ -83,19 +83,8 @@ class VolumeRenderer(torch.nn.Module):
                 far: float | torch.Tensor, return_samples: bool = False) -> RenderOutput:
         """labels (B, 25); near/far: floats or per-sample tensors (B,)."""
         origins, directions = ray_bundle(labels, resolution)
-        batch, n_rays = origins.shape[:2]
-        near, far = (torch.as_tensor(v, dtype=origins.dtype, device=origins.device).reshape(-1, 1, 1)
-                     .expand(batch, n_rays, 1) for v in (near, far))
-        offsets_coarse = stratum_offsets((batch, n_rays, self.cfg.n_coarse), self.training, origins.device)
-        offsets_fine = stratum_offsets((batch, n_rays, self.cfg.n_fine), self.training, origins.device)
-        rays = (origins, directions, near, far, offsets_coarse, offsets_fine)
-        step = self.cfg.chunk or n_rays
-        render = self._render_rays
-        if self.cfg.recompute and torch.is_grad_enabled() and step < n_rays:
-            render = partial(checkpoint, self._render_rays, use_reentrant=False)
-        parts = [render(field, *(x[:, i:i + step] for x in rays)) for i in range(0, n_rays, step)]
-        composite = Composite(*(torch.cat([getattr(c, name) for c, _ in parts], 1)
-                                for name in ("features", "depth", "alpha", "weights")))
+        composite, depths = self.render_rays(field, origins, directions, near, far)
+        batch = origins.shape[0]
         xyz = origins + directions * composite.depth
 
         def image(x: torch.Tensor) -> torch.Tensor:
@@ -103,8 +92,35 @@ class VolumeRenderer(torch.nn.Module):
 
         return RenderOutput(features=image(composite.features), depth=image(composite.depth),
                             alpha=image(composite.alpha), xyz=image(xyz),
-                            sample_depths=torch.cat([t for _, t in parts], 1) if return_samples else None,
+                            sample_depths=depths if return_samples else None,
                             sample_weights=composite.weights if return_samples else None)
+
+    def render_rays(self, field: Field, origins: torch.Tensor, directions: torch.Tensor,
+                    near: float | torch.Tensor, far: float | torch.Tensor,
+                    jitter: bool | None = None) -> tuple[Composite, torch.Tensor]:
+        """Any rays, not only an image's: origins and unit directions (B, P, 3), near/far floats or (B,).
+
+        Returns:
+            the composite per ray (features (B, P, F), depth, alpha (B, P, 1), weights (B, P, S)) and the
+            sorted sample depths (B, P, S). jitter: sample positions jittered inside their strata (default:
+            in training mode)."""
+        jitter = self.training if jitter is None else jitter
+        batch, n_rays = origins.shape[:2]
+        near, far = (torch.as_tensor(v, dtype=origins.dtype, device=origins.device).reshape(-1, 1, 1)
+                     .expand(batch, n_rays, 1) for v in (near, far))
+        offsets_coarse = stratum_offsets((batch, n_rays, self.cfg.n_coarse), jitter, origins.device)
+        offsets_fine = stratum_offsets((batch, n_rays, self.cfg.n_fine), jitter, origins.device)
+        rays = (origins, directions, near, far, offsets_coarse, offsets_fine)
+        step = self.cfg.chunk or n_rays
+        render = self._render_rays
+        if self.cfg.recompute and torch.is_grad_enabled() and step < n_rays:
+            render = partial(checkpoint, self._render_rays, use_reentrant=False)
+        parts = [render(field, *(x[:, i:i + step] for x in rays)) for i in range(0, n_rays, step)]
+        if len(parts) == 1:
+            return parts[0]
+        composite = Composite(*(torch.cat([getattr(c, name) for c, _ in parts], 1)
+                                for name in ("features", "depth", "alpha", "weights")))
+        return composite, torch.cat([t for _, t in parts], 1)
 
     def _render_rays(self, field: Field, origins: torch.Tensor, directions: torch.Tensor, near: torch.Tensor,
                      far: torch.Tensor, offsets_coarse: torch.Tensor,

@@ -108,3 +108,16 @@ def test_bad_files_raise_one_line_naming_the_file(body_root, tmp_path):
     split_path(root, "human_rutileEB", "train").write_text("123456789\n")
     with pytest.raises(DatasetError, match="id 123456789 is not in"):
         _dataset(root)
+
+
+def test_silhouettes_are_served_only_when_asked(body_root):
+    """Training never reads the condition images' alpha: it is served for inference's carving alone, and
+    then it is the ortho front/back alpha (flipped with the images when mirrored)."""
+    assert not any(k.startswith("silhouette_") for k in _dataset(body_root, resolution=16)[0])
+    ds = _dataset(body_root, resolution=32, cond_resolution=32, mirror=True, silhouettes=True)
+    n = len(ds) // 2
+    plain, mirrored = ds[1], ds[1 + n]
+    assert plain["silhouette_front"].shape == (1, 32, 32)
+    torch.testing.assert_close(plain["silhouette_front"], plain["ortho_alpha"][0])
+    torch.testing.assert_close(plain["silhouette_back"], plain["ortho_alpha"][1])
+    torch.testing.assert_close(mirrored["silhouette_front"].flip(-1), plain["silhouette_front"])

@@ -3,7 +3,7 @@
 Item (images in [-1, 1] composited on white, masks binary (stored value > 200), alpha in [0, 1], xyz in world units, labels 25 floats):
     id                      character id (str)
     cond_front, cond_back   (3, S, S) the front and back ortho renders, the generator's inputs
-    silhouette_front, silhouette_back   (1, S, S) their alpha (for carving at inference)
+    silhouette_front, silhouette_back   (1, S, S) their alpha (for carving at inference), when asked for
     ortho_rgb/_mask/_alpha/_xyz/_label   (4, ...) targets at the ortho views front, back, left, right
     views_rgb/_mask/_alpha/_xyz/_label   (K, ...) K random views (for the GAN and extra supervision)
     feat_front, feat_back   (512, 8, 8) precomputed ortho_katepca_chonk features, when asked for
@@ -57,6 +57,7 @@ class DatasetConfig:
     views_per_item: int = 1
     mirror: bool = False
     use_features: bool = False  # read ortho_katepca_chonk/{front,back}.pkl
+    silhouettes: bool = False  # serve the condition images' alpha (inference's carving; training never reads it)
     renderset: str = ""  # override the preset's renderset name
     subset: str = ""  # override the preset's split-list prefix
     seed: int = 0
@@ -98,7 +99,8 @@ class NovaHumanDataset(torch.utils.data.Dataset):
         for side in ("front", "back"):
             rgba = self._read("ortho", char.char_id, side, self.cfg.cond_resolution)
             item[f"cond_{side}"] = _flip(_on_white(rgba)) if mirrored else _on_white(rgba)
-            item[f"silhouette_{side}"] = _flip(rgba[3:]) if mirrored else rgba[3:]
+            if self.cfg.silhouettes:
+                item[f"silhouette_{side}"] = _flip(rgba[3:]) if mirrored else rgba[3:]
         ortho_views = [MIRROR_VIEWS.get(v, v) if mirrored else v for v in RECON_VIEWS]
         item.update(self._targets("ortho", char, ortho_views, mirrored, prefix="ortho"))
         random_views = char.random_views()

@@ -189,7 +189,7 @@ def open_dataset(data: Path, preset: str, split: str, generator: LoadedGenerator
         raise DatasetError(f"{probe.rs.dir}: no readable ortho front image to take the resolution from")
     return NovaHumanDataset(DatasetConfig(root=str(data), preset=preset, split=split, resolution=size,
                                           cond_resolution=generator.model.cond_resolution,
-                                          use_features=generator.G.cfg.use_precomputed_features))
+                                          use_features=generator.G.cfg.use_precomputed_features, silhouettes=True))
 
 
 def summarize(tally: Tally, nets: FeatureNets, box_warp: float) -> tuple[dict, dict, list[str]]:

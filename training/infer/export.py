@@ -197,7 +197,7 @@ def open_split(data: Path, loaded: LoadedGenerator, preset_name: str, split: str
         raise DatasetError(f"{data}: data root not found (give --data DIR holding renders/ and subsets/)")
     return NovaHumanDataset(DatasetConfig(root=str(data), preset=preset_name, split=split, resolution=8,
                                           cond_resolution=loaded.model.cond_resolution,
-                                          use_features=G.cfg.use_precomputed_features))
+                                          use_features=G.cfg.use_precomputed_features, silhouettes=True))
 
 
 def pick_characters(ds: NovaHumanDataset, ids: list[str] | None, limit: int | None) -> list[int]:

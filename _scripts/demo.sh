@@ -23,7 +23,8 @@ echo "== 2/7 dataset check"
 "$py" -m _scripts.data.check "$data"
 
 echo "== 3/7 the released model on the held-out test characters -> $out/released/test"
-"$py" -m _scripts.eval.generate --ckpt "$released" --data "$data" --out "$out/released/test" --video --frames 36
+# --res 64: the synthetic characters are 64 px drawings (the released model renders one ray per output pixel)
+"$py" -m _scripts.eval.generate --ckpt "$released" --data "$data" --out "$out/released/test" --video --frames 36 --res 64
 
 echo "== 4/7 the released model on the example drawings (_data/examples) -> $out/released/examples"
 "$py" -m _scripts.reconstruct --pairs _data/examples/pairs.txt --out "$out/released/examples" --video --frames 36

@@ -15,7 +15,8 @@ on a transparent or plain background. Each is cleaned and framed like the traini
 (training/data/preprocess.py: background removal, crop, the preset's framing rule, resize, on white).
 One pair writes into DIR; several pairs write into DIR/<NAME>/ (NAME: the list's third column, else the
 front file's name without a trailing 'front'). The files are those of _scripts.eval.generate, where
-input_front.png and input_back.png show the images as the model received them.
+input_front.png and input_back.png show the images as framed for the model (at the output size; its
+encoder sees them shrunk to its condition size, and the fit compares the renders with them).
 Without --ckpt or --inferquery the released model is used (_train/released/nova3d-cpu128.pt, 128 px;
 _train/released/MODEL_CARD.md says what it was trained on and how well it does).
 --vrm also writes avatar.vrm (implies --mesh): the textured mesh with a humanoid skeleton placed from

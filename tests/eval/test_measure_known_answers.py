@@ -66,7 +66,7 @@ class TruthGenerator(torch.nn.Module):
                     rgb = (rgba[:3] * rgba[3:] + 1 - rgba[3:] + shift).clamp(0, 1)
                     key = (i, char.views[dtype][name].label().numpy().tobytes())
                     self.by_label[key] = (rgb * 2 - 1, xyza[3:], xyza[:3] * box - box / 2)
-        self.cfg = SimpleNamespace(sr=SimpleNamespace(img_resolution=SYNTH_RES), neural_resolution=SYNTH_RES // 2,
+        self.cfg = SimpleNamespace(sr=SimpleNamespace(img_resolution=SYNTH_RES, enabled=True), neural_resolution=SYNTH_RES // 2,
                                    box_warp=box, near=0.0, far=1.0, use_precomputed_features=False)
         self.renderer = TruthSurface(self, RenderConfig(box_warp=box, n_coarse=1, n_fine=0))
 

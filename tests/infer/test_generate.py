@@ -194,6 +194,6 @@ def test_without_super_resolution_one_ray_per_output_pixel(tiny_snapshot, body_r
     labels = C.spin_views(PRESETS["body"]).labels[:2]
     views = next(T.render_views(G, planes, labels, 48))
     with torch.no_grad():
-        direct = G.renderer(G.field(planes.map(lambda p: p.expand(2, *p.shape[1:]))), labels, 48, G.cfg.near, G.cfg.far)
+        direct = G.renderer(G.field(planes.expand(2)), labels, 48, G.cfg.near, G.cfg.far)
     assert views.image.shape[-1] == 48 and views.alpha.shape[-1] == 48
     assert torch.allclose(views.image, (direct.rgb + 1) / 2, atol=1e-5)

@@ -1,6 +1,10 @@
 """Fitting a character's planes to its two drawings (training/infer/refine.py): the fitted planes render
 the drawings from the drawings' cameras, the networks are not touched, the kept side views stay close to
-the generator's, and the fit is repeatable."""
+the generator's, and the fit is repeatable. On the small preset's structure (3 depth slices, 16 channels,
+64 px condition images, 128 px output without super-resolution, as the released model), random weights."""
+from dataclasses import replace
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -8,19 +12,25 @@ from PIL import Image
 
 from training.data.layout import PRESETS, Renderset
 from training.infer.cameras import ortho_views
-from training.infer.load import load_generator
+from training.infer.load import LoadedGenerator
 from training.infer.reconstruct import drawing_size, image_planes, prepare_pair
 from training.infer.refine import RefineSettings, drawing_targets, refine_planes
-from training.infer.render import InferenceSettings
+from training.infer.render import InferenceSettings, inference_generator
+from training.model.triplane import NovaGenerator
+from training.train.presets import model_config
 
-FIT = RefineSettings(steps=40, lr=0.05, rays=256)
+FIT = RefineSettings(steps=20, lr=0.08, rays=128)
 
 
 @pytest.fixture(scope="module")
-def setup(body_root, tiny_snapshot, tmp_path_factory):
-    """The tiny snapshot (3 depth slices, 16 channels, like the real presets), one test character's ortho
-    front and back as the user's drawings, its unrefined planes and the drawings' targets."""
-    loaded = load_generator(tiny_snapshot, settings=InferenceSettings(sample_scale=1))
+def setup(body_root, tmp_path_factory):
+    """A small-preset generator (random weights, 16 samples per ray), one test character's ortho front and
+    back as the user's drawings, its unrefined planes and the drawings' targets."""
+    model = model_config("small", superresolution=False, neural_resolution=32)
+    torch.manual_seed(0)
+    state = NovaGenerator(model.generator).state_dict()
+    G = inference_generator(model.generator, state, InferenceSettings(samples=8))
+    loaded = LoadedGenerator(G=G, model=model, train_config={}, path=Path("small-random"))
     rs = Renderset(body_root, "human_rutileE")
     char_dir = sorted((rs.dir / "ortho").glob("*/*"))[0]
     folder = tmp_path_factory.mktemp("drawings")
@@ -36,7 +46,7 @@ def setup(body_root, tiny_snapshot, tmp_path_factory):
 
 def render(G, planes, labels, size):
     with torch.no_grad():
-        out = G.renderer(G.field(planes.map(lambda p: p.expand(len(labels), *p.shape[1:]))), labels, size,
+        out = G.renderer(G.field(planes.expand(len(labels))), labels, size,
                          G.cfg.near, G.cfg.far)
     return out.rgb, out.alpha
 
@@ -47,12 +57,19 @@ def drawing_error(G, planes, targets) -> float:
     return float((rgb - targets.rgb).abs().mean() + (alpha - targets.alpha).abs().mean())
 
 
-def test_drawings_are_prepared_at_the_output_size(setup):
+def test_drawings_are_prepared_at_the_output_size_and_shrunk_for_the_encoder(setup, monkeypatch):
     loaded, planes, targets = setup
-    size = drawing_size(loaded)
-    assert size == max(loaded.model.cond_resolution, loaded.G.cfg.sr.img_resolution)
-    assert targets.rgb.shape == (2, 3, size, size) and targets.alpha.shape == (2, 1, size, size)
+    assert (loaded.model.cond_resolution, loaded.G.cfg.sr.img_resolution, drawing_size(loaded)) == (64, 128, 128)
+    assert planes.front.shape[1:4] == (3, 3, 16)  # three planes of 3 depth slices x 16 channels
+    assert targets.rgb.shape == (2, 3, 128, 128) and targets.alpha.shape == (2, 1, 128, 128)
     assert torch.equal(targets.labels, ortho_views(PRESETS["body"]).labels[:2])
+    seen = []
+    encode = loaded.G.encoder.forward
+    monkeypatch.setattr(loaded.G.encoder, "forward", lambda x: seen.append(x.shape) or encode(x))
+    drawings = tuple(Image.fromarray(((t.permute(1, 2, 0).numpy() + 1) * 127.5).round().astype(np.uint8))
+                     for t in targets.rgb)
+    image_planes(loaded, "body", drawings, RefineSettings(steps=0))
+    assert seen == [(2, 3, 64, 64)]  # front and back in one call, at the condition size
 
 
 def test_the_fit_renders_the_drawings(setup):
@@ -65,16 +82,23 @@ def test_the_fit_renders_the_drawings(setup):
     assert after < 0.65 * before, (before, after)
 
 
-def test_the_fit_changes_only_the_planes(setup):
+def test_the_fit_changes_only_the_planes_and_leaves_the_random_state(setup):
     loaded, planes, targets = setup
     weights = {k: v.clone() for k, v in loaded.G.state_dict().items()}
     front, back = planes.front.clone(), planes.back.clone()
-    fitted = refine_planes(loaded.G, planes, targets, RefineSettings(steps=3, rays=64))
+    rng = torch.get_rng_state()
+    loaded.G.requires_grad_(True)  # even weights that ask for gradients collect none
+    try:
+        fitted = refine_planes(loaded.G, planes, targets, RefineSettings(steps=3, rays=64))
+        assert all(p.grad is None for p in loaded.G.parameters())
+    finally:
+        loaded.G.requires_grad_(False)
+    assert torch.equal(torch.get_rng_state(), rng)
     assert all(torch.equal(v, loaded.G.state_dict()[k]) for k, v in weights.items())
     assert torch.equal(planes.front, front) and torch.equal(planes.back, back)  # the input planes are not changed
-    assert not torch.equal(fitted.front, front) and not fitted.front.requires_grad
+    assert not torch.equal(fitted.front, front) and not torch.equal(fitted.back, back)
+    assert not fitted.front.requires_grad and fitted.front.grad is None
     assert fitted.ws is planes.ws and fitted.silhouettes is planes.silhouettes
-    assert not any(p.requires_grad for p in loaded.G.parameters())
 
 
 def test_the_fit_is_repeatable_and_zero_steps_is_no_fit(setup):
@@ -89,11 +113,11 @@ def test_keeping_the_sides_keeps_their_silhouettes_closer(setup):
     """The keep term holds the ortho side views' alpha to the generator's: with it, the sides move less
     than when the drawings alone are fitted."""
     loaded, planes, targets = setup
-    size = targets.rgb.shape[-1]
+    size = 64  # the side silhouettes compared at half the drawings' size: enough to see them move
     _, sides = render(loaded.G, planes, targets.keep_labels, size)
     moved = {}
     for keep in (0.0, 4.0):
-        fitted = refine_planes(loaded.G, planes, targets, RefineSettings(**{**FIT.__dict__, "keep_weight": keep}))
+        fitted = refine_planes(loaded.G, planes, targets, replace(FIT, keep_weight=keep))
         moved[keep] = float((render(loaded.G, fitted, targets.keep_labels, size)[1] - sides).abs().mean())
     assert moved[4.0] < 0.7 * moved[0.0], moved
 

@@ -30,7 +30,7 @@ from training.infer.vrm import AvatarMeta
 from training.model.triplane import NovaGenerator, Planes
 
 FILES = """Per character, in <out>/<id>/:
-    input_front.png, input_back.png        the condition images the model saw
+    input_front.png, input_back.png        the drawings as framed for the model (reconstruct: at the output size)
     ortho_{front,back,left,right}.png      orthographic views, as the dataset's ortho/ renders
     spin_00.png ... spin_11.png            perspective, elevation 0, azimuth -180, -150, ..., 150
                                            (the evaluation grid's views 36..47, the '360' subset)

@@ -175,7 +175,7 @@ def render_views(G: NovaGenerator, planes: Planes, labels: torch.Tensor, size: i
     for start in range(0, len(labels), batch):
         lab = labels[start:start + batch].to(device)
         b = len(lab)
-        expanded = planes.map(lambda p: p.expand(b, *p.shape[1:]))
+        expanded = planes.expand(b)
         out = G.render(expanded, lab, resolution=rays, noise_mode="const")
         # without super-resolution the raw render is the image (G's output is it resized to img_resolution)
         image = _resize((out.image if G.cfg.sr.enabled else out.image_raw).float(), size, "bilinear")

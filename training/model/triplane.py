@@ -61,6 +61,10 @@ class Planes:
     ws: torch.Tensor
     silhouettes: Silhouettes | None = None
 
+    def expand(self, n: int) -> "Planes":
+        """The planes of ONE character seen n times along the batch axis (no copy), e.g. for n cameras."""
+        return self.map(lambda x: x.expand(n, *x.shape[1:]))
+
     def map(self, fn) -> "Planes":
         """The same planes with fn applied along the batch axis of every tensor (expand, slice, repeat)."""
         def apply(x):

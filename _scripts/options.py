@@ -140,7 +140,7 @@ refine_options = _apply([
                  show_default=True,
                  help="fit each character's planes to its two drawings for this many steps before rendering "
                       "(training/infer/refine.py): front and back views then match the drawings; 0 turns it off "
-                      "(about 0.3 s a step on 2 CPU cores)"),
+                      "(the released model: about 45 s per character on 2 CPU cores)"),
     click.option("--refine-lr", "refine_lr", type=click.FloatRange(min=0, min_open=True), default=RefineSettings.lr,
                  show_default=True, help="learning rate of that fit"),
 ])
@@ -189,7 +189,8 @@ output_options = _apply([
                  help=f"baked texture width and height in texels (default {DEFAULT_TEXTURE})"),
     click.option("--res", type=click.IntRange(min=8), default=None,
                  help="output image size in pixels (default: the model's image resolution); smaller sizes "
-                      "render proportionally fewer rays"),
+                      "render proportionally fewer rays, and a model without super-resolution (the released "
+                      "one) renders one ray per output pixel, so its cost grows with the square of --res"),
     click.option("--samples", type=click.IntRange(min=1), default=None,
                  help="coarse and fine samples per ray, each (default: twice the training counts, 96 + 96 "
                       "for the body and head presets)"),

@@ -197,3 +197,19 @@ def test_without_super_resolution_one_ray_per_output_pixel(tiny_snapshot, body_r
         direct = G.renderer(G.field(planes.expand(2)), labels, 48, G.cfg.near, G.cfg.far)
     assert views.image.shape[-1] == 48 and views.alpha.shape[-1] == 48
     assert torch.allclose(views.image, (direct.rgb + 1) / 2, atol=1e-5)
+
+
+def test_a_manifest_from_before_a_setting_existed_is_compared_as_without_it(first_run, tiny_snapshot, body_root, tmp_path):
+    """A folder written before carving and the fit to the drawings were recorded holds neither: a run
+    with the fit on is refused there, one with both off is not."""
+    from training.infer.manifest import reconstruct_settings
+    from training.infer.refine import RefineSettings
+
+    loaded = load_generator(tiny_snapshot)
+    opts = OutputOptions(size=16, batch=3)
+    fitted = reconstruct_settings(loaded, QUERY, "body", opts, True, 0.1, 1, RefineSettings())
+    old = {k: v for k, v in fitted.items() if k not in ("refine", "carve")}
+    (tmp_path / "manifest.json").write_text(json.dumps(old))
+    assert [line.split()[0] for line in other_settings(tmp_path, fitted)] == ["refine"]
+    assert other_settings(tmp_path, reconstruct_settings(loaded, QUERY, "body", opts, True, 0.1, 1,
+                                                         RefineSettings(steps=0))) == []

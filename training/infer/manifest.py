@@ -23,6 +23,9 @@ from training.infer.refine import RefineSettings
 MANIFEST = "manifest.json"
 NOT_SETTINGS = ("characters", "query")  # the query is a name: the same snapshot may be named otherwise
 PATH_SETTINGS = ("snapshot", "data")  # compared as paths, so a relative and an absolute spelling agree
+MISSING_MEANS = {"carve": False, "refine": asdict(RefineSettings(steps=0))}
+"""What a manifest from before a setting was recorded did: folders written before carving and the fit to the
+drawings existed hold neither, and are compared as such."""
 
 
 class OtherSettings(ValueError):
@@ -61,6 +64,7 @@ def other_settings(out: Path, settings: dict) -> list[str]:
         return []
     if not isinstance(recorded, dict):
         return []
+    recorded = {**{k: v for k, v in MISSING_MEANS.items() if k in settings}, **recorded}
     return [f"{key} {recorded[key]!r} (this run: {value!r})" for key, value in settings.items()
             if key not in NOT_SETTINGS and key in recorded and not _same(key, recorded[key], value)]
 

@@ -232,10 +232,12 @@ def test_a_subset_of_rays_renders_as_those_pixels_of_the_image():
     origins, directions = ray_bundle(label, 24)
     pick = torch.tensor([[5, 300, 287, 0, 575, 144]])
     composite, depths = renderer.render_rays(ball(0.5, OPAQUE_DENSITY), origins[:, pick[0]], directions[:, pick[0]],
-                                             preset.near, preset.far)
+                                             preset.near, preset.far, return_samples=True)
     rows, cols = pick[0] // 24, pick[0] % 24
     assert torch.allclose(composite.alpha[0, :, 0], image.alpha[0, 0, rows, cols])
     assert torch.allclose(composite.features[0, :, :3].T, image.features[0, :3, rows, cols])
     assert depths.shape == (1, 6, renderer.cfg.n_coarse + renderer.cfg.n_fine)
+    assert renderer.render_rays(ball(0.5, OPAQUE_DENSITY), origins[:, :3], directions[:, :3], preset.near,
+                                preset.far)[1] is None  # depths only when asked for
     chord, _ = analytic_rays(label, 24, 0.5)
     assert torch.equal(composite.alpha[0, :, 0] > 0.5, chord[pick[0]] > 0)

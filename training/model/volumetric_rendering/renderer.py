@@ -83,7 +83,7 @@ class VolumeRenderer(torch.nn.Module):
                 far: float | torch.Tensor, return_samples: bool = False) -> RenderOutput:
         """labels (B, 25); near/far: floats or per-sample tensors (B,)."""
         origins, directions = ray_bundle(labels, resolution)
-        composite, depths = self.render_rays(field, origins, directions, near, far)
+        composite, depths = self.render_rays(field, origins, directions, near, far, return_samples=return_samples)
         batch = origins.shape[0]
         xyz = origins + directions * composite.depth
 
@@ -92,18 +92,18 @@ class VolumeRenderer(torch.nn.Module):
 
         return RenderOutput(features=image(composite.features), depth=image(composite.depth),
                             alpha=image(composite.alpha), xyz=image(xyz),
-                            sample_depths=depths if return_samples else None,
+                            sample_depths=depths,
                             sample_weights=composite.weights if return_samples else None)
 
     def render_rays(self, field: Field, origins: torch.Tensor, directions: torch.Tensor,
                     near: float | torch.Tensor, far: float | torch.Tensor,
-                    jitter: bool | None = None) -> tuple[Composite, torch.Tensor]:
+                    jitter: bool | None = None, return_samples: bool = False) -> tuple[Composite, torch.Tensor | None]:
         """Any rays, not only an image's: origins and unit directions (B, P, 3), near/far floats or (B,).
 
         Returns:
-            the composite per ray (features (B, P, F), depth, alpha (B, P, 1), weights (B, P, S)) and the
-            sorted sample depths (B, P, S). jitter: sample positions jittered inside their strata (default:
-            in training mode)."""
+            the composite per ray (features (B, P, F), depth, alpha (B, P, 1), weights (B, P, S)) and, with
+            return_samples, the sorted sample depths (B, P, S), else None. jitter: sample positions jittered
+            inside their strata (default: in training mode)."""
         jitter = self.training if jitter is None else jitter
         batch, n_rays = origins.shape[:2]
         near, far = (torch.as_tensor(v, dtype=origins.dtype, device=origins.device).reshape(-1, 1, 1)
@@ -117,10 +117,12 @@ class VolumeRenderer(torch.nn.Module):
             render = partial(checkpoint, self._render_rays, use_reentrant=False)
         parts = [render(field, *(x[:, i:i + step] for x in rays)) for i in range(0, n_rays, step)]
         if len(parts) == 1:
-            return parts[0]
-        composite = Composite(*(torch.cat([getattr(c, name) for c, _ in parts], 1)
-                                for name in ("features", "depth", "alpha", "weights")))
-        return composite, torch.cat([t for _, t in parts], 1)
+            composite, depths = parts[0]
+        else:
+            composite = Composite(*(torch.cat([getattr(c, name) for c, _ in parts], 1)
+                                    for name in ("features", "depth", "alpha", "weights")))
+            depths = torch.cat([t for _, t in parts], 1) if return_samples else None
+        return composite, depths if return_samples else None
 
     def _render_rays(self, field: Field, origins: torch.Tensor, directions: torch.Tensor, near: torch.Tensor,
                      far: torch.Tensor, offsets_coarse: torch.Tensor,

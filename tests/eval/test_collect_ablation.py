@@ -76,10 +76,19 @@ def test_versus_lines_match_seeds_by_number(tmp_path):
     assert both.output == result.output  # one option with space-separated pairs is the same
 
 
-def test_versus_needs_two_configurations_with_the_same_seeds(tmp_path):
-    seeded(tmp_path)
+def test_versus_pairs_the_seeds_both_configurations_have(tmp_path):
+    seeded(tmp_path)  # attention back PSNR by seed 0/1/2: 25.0/25.5/26.3
     write_run(tmp_path / "concat" / "seed0", "concat", 24.0, 21.0, 0)
-    for pair, message in (("attention:concat", "--versus attention:concat: the seeds differ (seeds 0/1/2 vs seeds 0)"),
+    result = run("--metrics", tmp_path, "--versus", "attention:concat")
+    assert result.exit_code == 0, result.output
+    assert ("- attention − concat, back PSNR: +1.00 dB mean (seeds 0 in common; attention has seeds 0/1/2, "
+            "concat seeds 0: +1.00), min +1.00\n" in result.output)
+
+
+def test_versus_needs_two_configurations_with_a_seed_in_common(tmp_path):
+    seeded(tmp_path)
+    write_run(tmp_path / "concat" / "seed7", "concat", 24.0, 21.0, 7)
+    for pair, message in (("attention:concat", "--versus attention:concat: no seed in common (seeds 0/1/2 vs seeds 7)"),
                           ("attention:mean", "--versus attention:mean: not A:B of two configurations"),
                           ("attention", "--versus attention: not A:B")):
         result = run("--metrics", tmp_path, "--versus", pair)

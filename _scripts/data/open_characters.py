@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from _scripts.options import DATA_CONTEXT, POSITIVE, data_command_help, out_option, run_data_command
+from _scripts.data.options import DATA_CONTEXT, POSITIVE, data_command_help, out_option, run_data_command
 from training.data.layout import PRESETS, SPLITS, read_split, split_path
 from training.data.synth import from_files, jobs, open_set
 

@@ -1,7 +1,7 @@
 """Array-job plumbing shared by the data generators (procedural.py, from_files.py): the views a
 character gets, split assignment, skipping complete characters, worker processes, the meta json and
 split lists, partial metas per shard and their merge. Takes a renderset, ids and rendered meta
-entries; gives the files of the layout (no command-line parsing here: that is _scripts/options.py).
+entries; gives the files of the layout (no command-line parsing here: that is _scripts/data/options.py).
 
 A shard writes ``<renderset>_meta.shard-K-of-N.json`` = {"run": the run's settings without paths,
 "shard": [K, N], "splits": [[id, split], ...] of the whole run, "meta": its entries}. The merge

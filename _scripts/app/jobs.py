@@ -21,6 +21,16 @@ STAGES = {"refine": (0.0, 0.4), "views": (0.4, 0.5), "turntable": (0.5, 0.75), "
 """Each stage's share of the progress bar: about its share of the time at the app's defaults on 2 CPU cores."""
 
 
+def stage_shares(refine: bool) -> dict[str, tuple[float, float]]:
+    """STAGES, or without the fit (--refine-steps 0) the other stages spread over the whole bar in the same
+    proportions, so the bar does not start at 40%."""
+    if refine:
+        return dict(STAGES)
+    start = STAGES["refine"][1]
+    return {name: ((lo - start) / (1 - start), (hi - start) / (1 - start))
+            for name, (lo, hi) in STAGES.items() if name != "refine"}
+
+
 @dataclass
 class Job:
     """One reconstruction: its folder, where it stands and what it wrote."""
@@ -39,10 +49,12 @@ class Job:
     files: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     """Warnings of a finished job (training/infer/export.py's OutputOptions.notes: no mesh, ...)."""
+    stages: dict[str, tuple[float, float]] = field(default_factory=lambda: dict(STAGES))
+    """Each stage's span of the bar (stage_shares)."""
 
     def report(self, stage: str, done: int, total: int) -> None:
         """training/infer/export.py's progress callback: the stage and the bar's position."""
-        lo, hi = STAGES.get(stage, (self.fraction, self.fraction))
+        lo, hi = self.stages.get(stage, (self.fraction, self.fraction))
         self.stage = f"{stage} {done}/{total}" if stage != "mesh" else "mesh"
         self.fraction = lo + (hi - lo) * done / max(total, 1)
 
@@ -51,8 +63,9 @@ class JobQueue:
     """Jobs run one at a time by a daemon thread; the folders of all but the last `keep` finished jobs are
     deleted, so a long-running app does not fill the disk."""
 
-    def __init__(self, root: Path, keep: int = 8):
+    def __init__(self, root: Path, keep: int = 8, stages: dict[str, tuple[float, float]] | None = None):
         self.root, self.keep = Path(root), keep
+        self.stages = dict(STAGES) if stages is None else stages
         self.jobs: dict[str, Job] = {}
         self.waiting: queue.Queue[Job] = queue.Queue()
         self.lock = threading.Lock()
@@ -67,7 +80,7 @@ class JobQueue:
         return job_id, folder
 
     def submit(self, job_id: str, folder: Path, work: Callable[[Job], None]) -> Job:
-        job = Job(job_id, folder, work)
+        job = Job(job_id, folder, work, stages=self.stages)
         with self.lock:
             self.jobs[job_id] = job
         self.waiting.put(job)

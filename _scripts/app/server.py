@@ -23,7 +23,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from _scripts.app.jobs import Job, JobQueue
+from _scripts.app.jobs import Job, JobQueue, stage_shares
 from training.data.preprocess import prepare_image
 from training.infer.export import OutputOptions
 from training.infer.load import LoadedGenerator
@@ -77,7 +77,7 @@ def error(message: str, status: int = 400) -> JSONResponse:
 
 def build_app(config: AppConfig) -> Starlette:
     """The starlette app: / (the page), /static/*, /api/examples, /api/preview, /api/jobs, /jobs/ID/FILE."""
-    jobs = JobQueue(config.workdir / "jobs")
+    jobs = JobQueue(config.workdir / "jobs", stages=stage_shares(config.refine.steps > 0))
     examples = read_examples(config.examples)
     size = drawing_size(config.loaded)
     limit_mb = f"{config.max_upload / 2 ** 20:.3g} MB"

@@ -61,6 +61,8 @@ def image_planes(loaded: LoadedGenerator, preset: str, images: tuple[Image.Image
     item = {"cond_front": to_condition(cond[0]), "cond_back": to_condition(cond[1]),
             "silhouette_front": to_silhouette(cond[0]), "silhouette_back": to_silhouette(cond[1])}
     planes = item_planes(loaded.G, item, PRESETS[preset])
+    if refine.steps == 0:
+        return planes
     report = None if progress is None else (lambda step, loss: progress("refine", step, refine.steps))
     return refine_planes(loaded.G, planes, drawing_targets(PRESETS[preset], *images), refine, report)
 

@@ -8,7 +8,8 @@ Exit codes (README, "Exit codes"):
        image, weight file, data root), data that fails its checks, an output folder that cannot be written
        or holds other settings' output, a resume that disagrees with its snapshot
 Error lines go to stderr, each on its own line: progress bars still on screen are closed first. A command
-module imports from here and from _scripts/options.py, never from another command.
+module imports from here and from _scripts/options.py (or _scripts/data/options.py), never from another
+command.
 """
 from __future__ import annotations
 

@@ -63,7 +63,7 @@ class JobQueue:
     """Jobs run one at a time by a daemon thread; the folders of all but the last `keep` finished jobs are
     deleted, so a long-running app does not fill the disk."""
 
-    def __init__(self, root: Path, keep: int = 8, stages: dict[str, tuple[float, float]] | None = None):
+    def __init__(self, root: Path, keep: int = 8, stages: dict[str, tuple[float, float]] | None = None) -> None:
         self.root, self.keep = Path(root), keep
         self.stages = dict(STAGES) if stages is None else stages
         self.jobs: dict[str, Job] = {}

@@ -14,7 +14,6 @@ from _scripts.errors import BAD_INPUT, OK, report
 from training.data.layout import PRESETS, Renderset
 from training.data.synth import jobs
 
-
 DATA_CONTEXT = {"help_option_names": ["-h", "--help"]}
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import click
 
-from _scripts.errors import writable_folder
 from _scripts.data.options import (DATA_CONTEXT, POSITIVE, data_command_help, data_job_options, out_option,
-                              preset_option, run_data_command)
+                                   preset_option, run_data_command)
+from _scripts.errors import writable_folder
 from training.data.layout import PRESETS
 from training.data.synth import procedural
 

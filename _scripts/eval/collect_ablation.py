@@ -15,8 +15,8 @@ without seed folders, seed differ; with them, when a run's seed is not its folde
 configuration, and the metrics that were not available (LPIPS, CLIP, FID without their weight files).
 
 --versus A:B (space-separated pairs in one option, or the option repeated) adds a line per pair: the back
-PSNR of A minus that of B for each seed both have (seeds matched by number; the line names them when
-one configuration has more), its mean and its minimum.
+PSNR of A minus that of B for each seed both have (seeds matched by number; the line says so when either
+has seeds the other lacks), its mean and its minimum.
 
 --reference DATA adds rows that need no model, scored the way measure scores (standard protocol,
 8-bit, nearest resize to --res) on DATA's test characters, to show what the numbers reward:
@@ -147,21 +147,27 @@ def spread(runs: dict[int | None, dict], section: str, key: str) -> tuple[float,
 
 
 def seeds_text(runs: dict[int | None, dict]) -> str:
-    return "one run" if None in runs else "seeds " + "/".join(str(s) for s in runs)
+    if None in runs:
+        return "one run"
+    return ("seed " if len(runs) == 1 else "seeds ") + "/".join(str(s) for s in runs)
 
 
 def versus_line(rows: dict[str, dict[int | None, dict]], a: str, b: str) -> str:
     """Back PSNR of a minus b per seed, with its mean and minimum (the issue's criterion is on the back view),
     over the seeds both configurations have (paired: same seed, same data order and initial draw)."""
+    if (None in rows[a]) != (None in rows[b]):
+        single = a if None in rows[a] else b
+        raise BadInput(f"--versus {a}:{b}: {single} is one run without seed<N> folders, the other has seed folders; "
+                       f"lay {single} out by seed (ablations_synth.sh with SEEDS) to pair them")
     common = [s for s in rows[a] if s in rows[b]]
     if not common:
         raise BadInput(f"--versus {a}:{b}: no seed in common ({seeds_text(rows[a])} vs {seeds_text(rows[b])})")
     diffs = [value(rows[a][s], "back", "psnr") - value(rows[b][s], "back", "psnr") for s in common]
-    shown = seeds_text({s: None for s in common})
-    if len(common) < max(len(rows[a]), len(rows[b])):
-        shown += f" in common; {a} has {seeds_text(rows[a])}, {b} {seeds_text(rows[b])}"
-    return (f"{a} − {b}, back PSNR: {statistics.fmean(diffs):+.2f} dB mean ({shown}: "
+    line = (f"{a} − {b}, back PSNR: {statistics.fmean(diffs):+.2f} dB mean ({seeds_text(dict.fromkeys(common))}: "
             + "/".join(f"{d:+.2f}" for d in diffs) + f"), min {min(diffs):+.2f}")
+    if set(common) != set(rows[a]) | set(rows[b]):
+        line += f"; only the seeds both have: {a} {seeds_text(rows[a])}, {b} {seeds_text(rows[b])}"
+    return line
 
 
 def table(rows: dict[str, dict[int | None, dict]], references: dict[str, dict] | None = None,

@@ -30,13 +30,12 @@ def test_a_job_reports_its_stage_and_position(tmp_path):
     assert fitted.fraction == pytest.approx(0.2)
 
 
-def wait(queue: JobQueue, job: Job) -> dict:
-    for _ in range(200):
-        status = queue.status(job)
-        if status["state"] in ("done", "failed"):
-            return status
+def wait(queue: JobQueue, job: Job, seconds: float = 30.0) -> dict:
+    deadline = time.monotonic() + seconds
+    while (status := queue.status(job))["state"] not in ("done", "failed"):
+        assert time.monotonic() < deadline, f"job {job.id} did not finish: {status}"
         time.sleep(0.01)
-    raise AssertionError(f"job {job.id} did not finish: {status}")
+    return status
 
 
 def test_the_queue_runs_jobs_with_its_stages_and_reports_failures(tmp_path):

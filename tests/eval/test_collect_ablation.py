@@ -79,17 +79,28 @@ def test_versus_lines_match_seeds_by_number(tmp_path):
 def test_versus_pairs_the_seeds_both_configurations_have(tmp_path):
     seeded(tmp_path)  # attention back PSNR by seed 0/1/2: 25.0/25.5/26.3
     write_run(tmp_path / "concat" / "seed0", "concat", 24.0, 21.0, 0)
-    result = run("--metrics", tmp_path, "--versus", "attention:concat")
+    write_run(tmp_path / "mean" / "seed1", "mean", 24.5, 21.0, 1)
+    write_run(tmp_path / "mean" / "seed2", "mean", 25.3, 21.0, 2)
+    write_run(tmp_path / "mean" / "seed5", "mean", 20.0, 21.0, 5)
+    result = run("--metrics", tmp_path, "--versus", "attention:concat concat:attention attention:mean")
     assert result.exit_code == 0, result.output
-    assert ("- attention − concat, back PSNR: +1.00 dB mean (seeds 0 in common; attention has seeds 0/1/2, "
-            "concat seeds 0: +1.00), min +1.00\n" in result.output)
+    assert ("- attention − concat, back PSNR: +1.00 dB mean (seed 0: +1.00), min +1.00; "
+            "only the seeds both have: attention seeds 0/1/2, concat seed 0\n" in result.output)
+    assert ("- concat − attention, back PSNR: -1.00 dB mean (seed 0: -1.00), min -1.00; "
+            "only the seeds both have: concat seed 0, attention seeds 0/1/2\n" in result.output)
+    # same number of seeds, partly the same ones: 25.5 - 24.5, 26.3 - 25.3
+    assert ("- attention − mean, back PSNR: +1.00 dB mean (seeds 1/2: +1.00/+1.00), min +1.00; "
+            "only the seeds both have: attention seeds 0/1/2, mean seeds 1/2/5\n" in result.output)
+    assert "concat seed 0 (n=1)" in result.output
 
 
 def test_versus_needs_two_configurations_with_a_seed_in_common(tmp_path):
     seeded(tmp_path)
     write_run(tmp_path / "concat" / "seed7", "concat", 24.0, 21.0, 7)
-    for pair, message in (("attention:concat", "--versus attention:concat: no seed in common (seeds 0/1/2 vs seeds 7)"),
-                          ("attention:mean", "--versus attention:mean: not A:B of two configurations"),
+    write_run(tmp_path / "mean", "mean", 24.0, 21.0, 0)  # one run, no seed folders
+    for pair, message in (("attention:concat", "--versus attention:concat: no seed in common (seeds 0/1/2 vs seed 7)"),
+                          ("mean:attention", "--versus mean:attention: mean is one run without seed<N> folders"),
+                          ("attention:max", "--versus attention:max: not A:B of two configurations"),
                           ("attention", "--versus attention: not A:B")):
         result = run("--metrics", tmp_path, "--versus", pair)
         lines = result.output.strip().splitlines()

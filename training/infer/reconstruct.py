@@ -56,7 +56,7 @@ def image_planes(loaded: LoadedGenerator, preset: str, images: tuple[Image.Image
                  refine: RefineSettings = RefineSettings(), progress: Progress | None = None) -> Planes:
     """One character's planes from its prepared front and back images: made from the images shrunk to
     the condition size, with their silhouettes (carved when the generator's inference settings say so),
-    then fitted to the images (refine; progress gets ('refine', step, steps))."""
+    then fitted to the images (refine, unless its steps are 0; progress gets ('refine', step, steps))."""
     cond = [resize_framed(im, loaded.model.cond_resolution) for im in images]
     item = {"cond_front": to_condition(cond[0]), "cond_back": to_condition(cond[1]),
             "silhouette_front": to_silhouette(cond[0]), "silhouette_back": to_silhouette(cond[1])}

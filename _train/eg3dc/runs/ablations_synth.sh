@@ -4,11 +4,12 @@
 #
 #   OUT=out/ablations_synth KIMG=0.16 sh _train/eg3dc/runs/ablations_synth.sh
 #
-# The fusion study (attention vs front_only, concat and mean; 3 seeds each at the CPU recipe, about an
-# hour per run: 12 runs, run it in as many pieces as you like):
+# The fusion study of docs/RESULTS.md (attention vs front_only, concat and mean; 3 seeds each, 600 images
+# per run of the CPU recipe with a 64^2 render: 12 runs of 15-30 minutes with two running at once; run it
+# in as many pieces as you like):
 #
-#   OUT=out/fusion DATA=/path/to/synth64 SEEDS="0 1 2" CONFIGS="attention front_only concat mean" KIMG=5.8 LIMIT=32 \
-#       BATCH=1 FLAGS="--no-sr $(cat _train/eg3dc/runs/recipe_cpu.flags)" \
+#   OUT=out/fusion DATA=/path/to/synth64 SEEDS="0 1 2" CONFIGS="attention front_only concat mean" KIMG=0.6 LIMIT=32 \
+#       BATCH=1 OMP_NUM_THREADS=1 FLAGS="--no-sr --neural-res 64 $(cat _train/eg3dc/runs/recipe_cpu.flags)" \
 #       VERSUS="attention:front_only attention:concat attention:mean" sh _train/eg3dc/runs/ablations_synth.sh
 #
 # Restartable: every invocation continues what is unfinished. A run with a metrics.json is kept; a run
@@ -40,7 +41,7 @@
 #            attention front_only concat mean no_encoder no_mask_d)
 #   LIMIT    measure only the first LIMIT test characters (default: all; docs/RESULTS.md's benchmark: 32)
 #   VERSUS   "A:B ..." pairs for collect_ablation --versus: a line per pair with A's back PSNR minus B's,
-#            per seed, its mean and minimum
+#            per seed both have, its mean and minimum
 #   FORCE=1  retrain from scratch and remeasure every run, finished or not
 #   PYTHON   interpreter (default python; activate .venv first or set PYTHON=.venv/bin/python)
 #   OMP_NUM_THREADS=1 is what docs/RESULTS.md used (one torch thread; steadier on a shared CPU)
